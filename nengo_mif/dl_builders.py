@@ -1,0 +1,110 @@
+"""Native TensorFlow builders for the memristive neurons in NengoDL.
+
+They run the same event-exact dynamics as nengo core (`nengo_mif.dynamics`) on
+TensorFlow tensors, so the spiking output matches `nengo.Simulator`, and they train
+through the differentiable rate curve. ``nengo_dl.configure_settings(lif_smoothing=s)``
+smooths the rate curve at the rheobase exactly as NengoDL's `SoftLIFRate` does for
+LIF, so gradients exist below threshold. Registered on import of `nengo_mif`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+from nengo_dl.neuron_builders import SimNeuronsBuilder, TFNeuronBuilder
+
+from nengo_mif import dynamics
+from nengo_mif.neurons import MIF, MIF2
+
+
+class TFOps:
+    """`nengo_mif.dynamics` array operations on TensorFlow tensors of one dtype."""
+
+    exp = staticmethod(tf.exp)
+    log1p = staticmethod(tf.math.log1p)
+    floor = staticmethod(tf.floor)
+    logical_and = staticmethod(tf.logical_and)
+    logical_or = staticmethod(tf.logical_or)
+    logical_not = staticmethod(tf.logical_not)
+
+    def __init__(self, dtype):
+        self.dtype = tf.as_dtype(dtype)
+
+    def _t(self, x):
+        return x if tf.is_tensor(x) else tf.constant(x, dtype=self.dtype)
+
+    def where(self, cond, a, b):
+        return tf.where(cond, self._t(a), self._t(b))
+
+    def minimum(self, a, b):
+        return tf.minimum(self._t(a), self._t(b))
+
+    def maximum(self, a, b):
+        return tf.maximum(self._t(a), self._t(b))
+
+    def full_like(self, x, value):
+        return tf.zeros_like(x) + tf.cast(value, x.dtype)
+
+
+class MIFBuilder(TFNeuronBuilder):
+    """Build a group of `.MIF` neuron operators."""
+
+    spiking = True
+    circuit_params = {"tau": "tau_rc", "g1_on": "g1_on", "v_hold": "v_hold", "v_min": "v_min"}
+    has_m2 = False
+
+    def build_pre(self, signals, config):
+        super().build_pre(signals, config)
+        neurons = [op.neurons for op in self.ops]
+        sizes = [op.J.shape[0] for op in self.ops]
+        self.circuit = dynamics.Circuit(
+            has_m2=self.has_m2,
+            **{
+                key: signals.op_constant(neurons, sizes, attr, signals.dtype)
+                for key, attr in self.circuit_params.items()
+            },
+        )
+        self.tf_ops = TFOps(signals.dtype)
+        self.sigma = config.lif_smoothing
+        self.name = type(neurons[0]).__name__
+
+    def _checked(self, J):
+        return tf.debugging.check_numerics(
+            J, f"{self.name} input current J is NaN or inf; check the weights and "
+            "inputs feeding this layer"
+        )
+
+    def _step(self, J, dt, v, x1, x2, m2):
+        return dynamics.step(self.circuit, dt, self._checked(J), v, x1, x2, m2, self.tf_ops)
+
+    def step(self, J, dt, voltage, memristor):
+        n, v, x1, _, _ = self._step(J, dt, voltage, memristor, 0.0, 0.0)
+        return n * self.alpha, v, x1
+
+    def training_step(self, J, dt, **state):
+        if self.sigma:
+            # SoftLIF-style smoothing of the rheobase kink
+            j_th = self.circuit.rheobase()
+            J = j_th + self.sigma * tf.nn.softplus((J - j_th) / self.sigma)
+        rates = dynamics.rate(self.circuit, J, self.tf_ops)
+        return rates if self.amplitude is None else rates * self.amplitude
+
+
+class MIF2Builder(MIFBuilder):
+    """Build a group of `.MIF2` neuron operators."""
+
+    circuit_params = dict(
+        MIFBuilder.circuit_params,
+        g2_on="g2_on",
+        g2_off="g2_off",
+        e_reset="e_reset_norm",
+        t_m2="t_m2",
+    )
+    has_m2 = True
+
+    def step(self, J, dt, voltage, memristor1, memristor2, m2_time):
+        n, v, x1, x2, m2 = self._step(J, dt, voltage, memristor1, memristor2, m2_time)
+        return n * self.alpha, v, x1, x2, m2
+
+
+SimNeuronsBuilder.TF_NEURON_IMPL[MIF] = MIFBuilder
+SimNeuronsBuilder.TF_NEURON_IMPL[MIF2] = MIF2Builder

@@ -1,0 +1,157 @@
+"""The neuron models in nengo core: rates, dynamics, stability, validation."""
+
+import nengo
+import numpy as np
+import pytest
+from nengo.exceptions import SimulationError, ValidationError
+
+from nengo_mif import MIF, MIF2, circuit_lif
+
+NEURON_TYPES = [MIF, MIF2]
+
+
+def simulate_rates(neuron_type, J, dt, T):
+    """Spike counts over ``T`` seconds, from nengo.Simulator with constant input J."""
+    with nengo.Network(seed=1) as net:
+        ens = nengo.Ensemble(
+            len(J), 1, neuron_type=neuron_type, gain=np.ones(len(J)), bias=J,
+            encoders=np.ones((len(J), 1)),
+        )
+        probe = nengo.Probe(ens.neurons, "output")
+    with nengo.Simulator(net, dt=dt, progress_bar=False) as sim:
+        sim.run(T)
+    return sim.data[probe].sum(axis=0) * dt / neuron_type.amplitude / T
+
+
+@pytest.mark.parametrize("Neuron", NEURON_TYPES)
+@pytest.mark.parametrize("dt", [1e-4, 1e-3, 1e-2])
+def test_simulated_rate_matches_rates(Neuron, dt):
+    neuron = Neuron()
+    J = np.array([1.2, 1.5, 2.0, 3.0, 5.0, 8.0, 20.0, 60.0])
+    expected = neuron.rates(J, 1.0, 0.0).ravel()
+    assert np.all(expected >= 50)  # >= 100 spikes in 2 s: one spike is <= 1 %
+    measured = simulate_rates(neuron, J, dt=dt, T=2.0)
+    np.testing.assert_allclose(measured, expected, rtol=0.02)
+
+
+@pytest.mark.parametrize("Neuron", NEURON_TYPES)
+def test_silent_below_rheobase(Neuron):
+    neuron = Neuron()
+    J = np.array([-5.0, 0.0, 0.5, 0.99 * neuron.rheobase()])
+    assert np.all(neuron.rates(J, 1.0, 0.0) == 0)
+    assert np.all(simulate_rates(neuron, J, dt=1e-3, T=0.5) == 0)
+
+
+def test_mif_isi_closed_form():
+    neuron = MIF()
+    J = np.array([1.1, 2.0, 10.0])
+    tau, g, vh = neuron.tau_rc, neuron.g1_on, neuron.v_hold
+    t_on = tau / g * np.log((1 - J / g) / (vh - J / g))
+    t_off = tau * np.log((J - vh) / (J - 1))
+    np.testing.assert_allclose(neuron.rates(J, 1, 0).ravel(), 1 / (t_on + t_off), rtol=1e-9)
+
+
+def test_reference_time_constant():
+    assert MIF().tau_rc == pytest.approx(2e-3)  # R_off C = 10 MOhm * 0.2 nF
+
+
+def test_rate_ordering():
+    """MIF (reset to v_off) fires faster than LIF; MIF2 (hyperpolarised) slower than MIF."""
+    J = np.linspace(1.05, 50, 200)
+    mif, mif2 = MIF().rates(J, 1, 0), MIF2().rates(J, 1, 0)
+    assert np.all(mif > circuit_lif(MIF()).rates(J, 1, 0))
+    assert np.all(mif > nengo.LIF().rates(J, 1, 0))
+    assert np.all(mif2 < mif)
+
+
+@pytest.mark.parametrize("Neuron", NEURON_TYPES)
+@pytest.mark.parametrize("dt", [1e-4, 1e-3, 1e-2])
+def test_bounded_for_huge_inputs(Neuron, dt, rng):
+    neuron = Neuron()
+    n = 6
+    state = neuron.make_state(n, rng=rng)
+    output = np.zeros(n)
+    for J in ([1e6, -1e6, 1e6, 0, 5e5, -5e5], [-1e6, 1e6, 3, 1e6, -1e6, 0]):
+        for _ in range(20):
+            neuron.step(dt, np.array(J, dtype=float), output, **state)
+            v = state["voltage"]
+            assert np.all(np.isfinite(v)) and np.all(np.isfinite(output))
+            assert np.all(v >= neuron.v_min)
+            assert np.all(v <= max(1.0, 1e6 / neuron.g1_on))
+
+
+@pytest.mark.parametrize("Neuron", NEURON_TYPES)
+def test_nonfinite_input_raises(Neuron):
+    neuron = Neuron()
+    state = neuron.make_state(2)
+    with pytest.raises(SimulationError, match="non-finite input"):
+        neuron.step(1e-3, np.array([np.nan, 1.0]), np.zeros(2), **state)
+
+
+@pytest.mark.parametrize(
+    "kwargs, attr",
+    [
+        (dict(r_on=20e6), "r_on"),
+        (dict(r_on=10e6), "r_on"),
+        (dict(capacitance=0.0), "capacitance"),
+        (dict(capacitance=-1e-9), "capacitance"),
+        (dict(r_off=-1.0), "r_off"),
+        (dict(v_on=0.4, v_off=0.5), "v_off"),
+        (dict(v_off=-0.1), "v_off"),
+        (dict(amplitude=0), "amplitude"),
+    ],
+)
+@pytest.mark.parametrize("Neuron", NEURON_TYPES)
+def test_invalid_parameters_raise(Neuron, kwargs, attr):
+    with pytest.raises(ValidationError, match=attr):
+        Neuron(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, attr",
+    [
+        (dict(t_m2=-1e-3), "t_m2"),
+        (dict(t_m2=0.0), "t_m2"),
+        (dict(r2_on=2e9), "r2_on"),
+        (dict(e_reset=0.1), "e_reset"),
+    ],
+)
+def test_invalid_mif2_parameters_raise(kwargs, attr):
+    with pytest.raises(ValidationError, match=attr):
+        MIF2(**kwargs)
+
+
+@pytest.mark.parametrize("Neuron", NEURON_TYPES)
+def test_ensemble_max_rates_intercepts(Neuron):
+    neuron = Neuron()
+    max_rates = np.array([100.0, 200.0, 400.0])
+    intercepts = np.array([-0.5, 0.0, 0.5])
+    gain, bias = neuron.gain_bias(max_rates, intercepts)
+    r, i = neuron.max_rates_intercepts(gain, bias)
+    np.testing.assert_allclose(r, max_rates, rtol=1e-6)
+    np.testing.assert_allclose(i, intercepts, atol=1e-6)
+
+    with nengo.Network(seed=0) as net:
+        ens = nengo.Ensemble(3, 1, neuron_type=neuron, max_rates=max_rates,
+                             intercepts=intercepts, encoders=np.ones((3, 1)))
+        probe = nengo.Probe(ens.neurons, "voltage")
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run(0.01)
+    assert sim.data[probe].shape == (10, 3)
+    with pytest.raises(ValidationError, match="max_rates"):
+        neuron.gain_bias([1e9], [0.0])
+
+
+def test_mif2_refractory_hyperpolarises():
+    """After a MIF2 spike the membrane is pulled below rest while M2 is on."""
+    neuron = MIF2()
+    with nengo.Network() as net:
+        ens = nengo.Ensemble(1, 1, neuron_type=neuron, gain=[1.0], bias=[2.0],
+                             encoders=[[1.0]])
+        pv = nengo.Probe(ens.neurons, "voltage")
+        px = nengo.Probe(ens.neurons, "memristor2")
+    with nengo.Simulator(net, dt=1e-4, progress_bar=False) as sim:
+        sim.run(0.05)
+    v, x2 = sim.data[pv][:, 0], sim.data[px][:, 0]
+    assert v.min() < 0 and x2.max() == 1 and x2.min() == 0
+    assert np.all(v[x2 == 1] < 0.5)
