@@ -2,20 +2,19 @@
 
 import os
 
-# TensorFlow's C++ start-up chatter (e.g. "Could not find TensorRT") is noise to
-# users. TensorFlow fixes its log level when it loads, and nengo_dl would force
-# TF_CPP_MIN_LOG_LEVEL=1 before loading it, so load TensorFlow first with the user's
-# setting or, by default, errors only.
+from nengo_mif._quiet import native_stderr_silenced, quiet_tensorflow
+
+# TensorFlow's C++ start-up chatter is noise to users: errors only, unless the user
+# chose a TF_CPP_MIN_LOG_LEVEL (nengo_dl overrides it on import, so restore it after).
+_USER_TF_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-_TF_LOG_LEVEL = os.environ["TF_CPP_MIN_LOG_LEVEL"]
-import tensorflow  # noqa: E402,F401
-
-from nengo_mif.version import __version__  # noqa: E402
-from nengo_mif.neurons import LIF, MIF, MIF2, circuit_lif  # noqa: E402
-from nengo_mif import dl_builders  # noqa: E402,F401  (registers the NengoDL builders)
-from nengo_mif._quiet import quiet_tensorflow  # noqa: E402
-
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = _TF_LOG_LEVEL  # for child processes
+with native_stderr_silenced(active=_USER_TF_LOG_LEVEL is None):
+    import nengo_dl  # noqa: F401
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = _USER_TF_LOG_LEVEL or "3"
 quiet_tensorflow()
+
+from nengo_mif import dl_builders  # noqa: E402,F401  (registers the NengoDL builders)
+from nengo_mif.neurons import LIF, MIF, MIF2, circuit_lif  # noqa: E402
+from nengo_mif.version import __version__  # noqa: E402
 
 __all__ = ["LIF", "MIF", "MIF2", "circuit_lif", "__version__"]

@@ -1,0 +1,87 @@
+"""Atomic checkpoints: a crash at any instant leaves the last finished epoch intact.
+
+A run directory holds ``state.json`` (config, finished epochs, history, and the name
+of the parameter file that goes with them) and that ``params-eNNN.npz``. Both are
+written to a temporary name and moved into place with `os.replace`; the state is
+written after its parameters, so it never points at a file that is not complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STATE = "state.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"cannot write {type(x).__name__} to JSON")
+
+
+def atomic_save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_state(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / STATE
+    if not path.exists():
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write an epoch's parameters, then the state naming them; drop older files."""
+    run_dir = Path(run_dir)
+    name = f"params-e{state['epochs_done']:03d}.npz"
+    atomic_save_arrays(run_dir / name, arrays)
+    atomic_write_json(run_dir / STATE, dict(state, params=name))
+    for old in run_dir.glob("params-e*.npz"):
+        if old.name != name:
+            old.unlink()
+
+
+def load_params(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    state = load_state(run_dir)
+    if state is None or "params" not in state:
+        raise FileNotFoundError(
+            f"{run_dir} holds no finished training epoch ({STATE} missing); run "
+            "`nengo-mif train` first or point at the right --run-dir"
+        )
+    with np.load(Path(run_dir) / state["params"]) as f:
+        return state, {k: f[k] for k in f.files}
