@@ -22,7 +22,6 @@ from pathlib import Path
 import nengo_dl
 import numpy as np
 import tensorflow as tf
-
 from nengo_mif.networks.data import load_mnist_5k
 from nengo_mif.networks.models import mnist_cnn
 from nengo_mif.networks.train import convert, flat, seed_everything
@@ -47,8 +46,8 @@ def time_nengo_dl(neuron: str, x, y, x_test, batch_size: int, n_steps: int) -> d
     train_net = convert(model, neuron, smoothing=0.01)
     with nengo_dl.Simulator(train_net.net, minibatch_size=batch_size, seed=0,
                             progress_bar=False) as sim:
-        sim.compile(tf.optimizers.Adam(1e-3),
-                    tf.losses.SparseCategoricalCrossentropy(from_logits=True))
+        sim.compile(optimizer=tf.optimizers.Adam(1e-3),
+                    loss=tf.losses.SparseCategoricalCrossentropy(from_logits=True))
         targets = {train_net.output: y.reshape(-1, 1, 1)}
         sim.fit({train_net.input: flat(x[:batch_size])},
                 {train_net.output: y[:batch_size].reshape(-1, 1, 1)}, verbose=0)

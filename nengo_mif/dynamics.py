@@ -177,3 +177,55 @@ def step(c: Circuit, dt, J, v, x1, x2, m2, ops=NUMPY_OPS):
         x2 = ops.where(spiked, x22, x2)
         m2 = ops.where(spiked, m22, m2)
     return n_spikes, v, x1, x2, m2
+
+
+def mif_step(c: Circuit, dt, J, v, x1, ops=NUMPY_OPS):
+    """`step` for MIF (no M2) in closed form: the same result with ~4x fewer operations.
+
+    With only M1 the cycle has two phases whose durations are logarithms, so the
+    first spike time, the number of further whole periods and the phase reached at
+    the end of the step follow directly, with no event loop.
+    """
+    on = x1 > 0.5
+    j_off = J - 1.0  # how far the off-state asymptote lies beyond threshold
+    fires = j_off > 0
+    inv_off = 1.0 / ops.where(fires, j_off, 1.0)
+    a_on = J / c.g1_on  # on-state asymptote
+    hold = c.v_hold - a_on  # how far it lies below v_hold
+    unlatched = hold > 0
+    inv_on = 1.0 / ops.where(unlatched, hold, 1.0)
+    tau_on = c.tau / c.g1_on
+    t_on_full = tau_on * ops.log1p((1.0 - c.v_hold) * inv_on)  # threshold -> v_hold
+    t_off_full = c.tau * ops.log1p((1.0 - c.v_hold) * inv_off)  # v_hold -> threshold
+    t_on_v = ops.where(unlatched, tau_on * ops.log1p(ops.maximum(v - c.v_hold, 0.0) * inv_on), NEVER)
+    t_off_v = c.tau * ops.log1p(ops.maximum(1.0 - v, 0.0) * inv_off)
+    t_first = ops.where(on, t_on_v + t_off_full, t_off_v)
+    t_first = ops.where(ops.logical_and(fires, ops.logical_or(unlatched, ops.logical_not(on))),
+                        t_first, NEVER)
+    spiked = t_first <= dt
+    period = ops.where(unlatched, t_on_full + t_off_full, NEVER)
+    left = ops.where(spiked, dt - t_first, 0.0)
+    n_more = ops.floor(left / period)
+    # the final phase starts at the last spike (or at the step's start)
+    start_on = ops.logical_or(spiked, on)
+    s = ops.where(spiked, left - n_more * period, dt)
+    t_on_start = ops.where(spiked, ops.where(unlatched, t_on_full, NEVER), t_on_v)
+    still_on = ops.logical_and(start_on, s < t_on_start)
+    v_start = ops.where(spiked, 1.0, v)
+    v_from = ops.where(still_on, v_start, ops.where(start_on, c.v_hold, v_start))
+    target = ops.where(still_on, a_on, J)
+    decay = ops.where(still_on, -s / tau_on,
+                      -ops.where(start_on, ops.maximum(s - t_on_start, 0.0), s) / c.tau)
+    v = ops.maximum(target + (v_from - target) * ops.exp(decay), c.v_min)
+    n_spikes = ops.where(spiked, 1.0 + n_more, 0.0)
+    return n_spikes, v, ops.where(still_on, 1.0, 0.0)
+
+
+def mif_rate(c: Circuit, J, ops=NUMPY_OPS):
+    """`rate` for MIF in closed form: ``1 / (t_on + t_off)``."""
+    j_off = J - 1.0
+    hold = c.v_hold - J / c.g1_on
+    fires = ops.logical_and(j_off > 0, hold > 0)
+    t_on = (c.tau / c.g1_on) * ops.log1p((1.0 - c.v_hold) / ops.where(fires, hold, 1.0))
+    t_off = c.tau * ops.log1p((1.0 - c.v_hold) / ops.where(fires, j_off, 1.0))
+    return ops.where(fires, 1.0 / (t_on + t_off), 0.0)

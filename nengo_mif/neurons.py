@@ -237,7 +237,7 @@ class MIF(_Memristive):
 
     def step(self, dt, J, output, voltage, memristor):
         self._check_input(J)
-        n, v, x1, _, _ = dynamics.step(self.circuit(), dt, J, voltage, memristor, 0.0, 0.0)
+        n, v, x1 = dynamics.mif_step(self.circuit(), dt, J, voltage, memristor)
         output[...] = n * (self.amplitude / dt)
         voltage[...] = v
         memristor[...] = x1

@@ -106,3 +106,16 @@ def test_gradients_flow_and_loss_decreases(Neuron, smoothing):
     assert np.isfinite(after)
     assert after < 0.8 * before
     assert grads  # there were weights to train
+
+
+@pytest.mark.parametrize("Neuron", [MIF, MIF2])
+def test_nonfinite_input_is_a_clear_error(Neuron):
+    with nengo.Network() as net:
+        # a TensorNode, since nengo itself rejects non-finite Node output
+        inp = nengo_dl.TensorNode(lambda t: tf.constant([[np.nan, 1.0]]), shape_in=None,
+                                  shape_out=(2,), pass_time=True)
+        ens = nengo.Ensemble(2, 1, neuron_type=Neuron(), gain=[1.0, 1.0], bias=[2.0, 2.0])
+        nengo.Connection(inp, ens.neurons)
+    with nengo_dl.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or inf"):
+            sim.run_steps(3)

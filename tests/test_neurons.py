@@ -155,3 +155,23 @@ def test_mif2_refractory_hyperpolarises():
     v, x2 = sim.data[pv][:, 0], sim.data[px][:, 0]
     assert v.min() < 0 and x2.max() == 1 and x2.min() == 0
     assert np.all(v[x2 == 1] < 0.5)
+
+
+@pytest.mark.parametrize("dt", [1e-4, 1e-3, 1e-2])
+@pytest.mark.parametrize("kwargs", [{}, dict(r_on=1e5, v_off=0.2), dict(r_on=3e5)])
+def test_mif_closed_form_equals_event_loop(dt, kwargs, rng):
+    """MIF's closed-form step agrees with the general event-by-event solution."""
+    from nengo_mif import dynamics
+
+    neuron = MIF(**kwargs)
+    c = neuron.circuit()
+    n = 4000
+    J = np.concatenate([rng.uniform(-5, 10, n // 2), 10 ** rng.uniform(0, 4, n // 2)])
+    x = (rng.rand(n) < 0.3).astype(float)
+    v = np.where(x > 0, rng.uniform(neuron.v_hold, 1, n), rng.uniform(-0.5, 1, n))
+    n1, v1, x1, _, _ = dynamics.step(c, dt, J, v.copy(), x.copy(), 0.0, 0.0)
+    n2, v2, x2 = dynamics.mif_step(c, dt, J, v.copy(), x.copy())
+    np.testing.assert_array_equal(n1, n2)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_allclose(v1, v2, atol=1e-9)
+    np.testing.assert_allclose(dynamics.mif_rate(c, J), dynamics.rate(c, J), rtol=1e-9)
