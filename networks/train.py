@@ -210,7 +210,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
             f"{run_dir} already holds a training run ({state['epochs_done']} epochs); "
             "pass --resume to continue it or choose another --run-dir"
         )
-    if state is not None and state["config"] != asdict(config):
+    if state is not None and _without_epochs(state["config"]) != _without_epochs(asdict(config)):
         raise ValueError(
             f"{run_dir} was trained with a different configuration; resume with the "
             "same settings (see its state.json) or choose another --run-dir"
@@ -262,6 +262,11 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
                       f"train accuracy {record['train_accuracy']:.4f} (rate), "
                       f"{seconds:.1f} s", flush=True)
     return state
+
+
+def _without_epochs(config: dict) -> dict:
+    # more epochs is what resuming is for; every other setting must match
+    return {k: v for k, v in config.items() if k != "epochs"}
 
 
 def _metric(results: dict, name: str):

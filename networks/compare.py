@@ -1,0 +1,129 @@
+"""Train and evaluate several neuron types on one network; one table, plots and JSON.
+
+This is the researcher's main question: which neuron type, which synapse, how many
+time steps, at what accuracy and what cost. Each type trains into its own run
+directory (resumable); the results land next to the figures as ``compare.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from nengo_mif.networks import checkpoint  # noqa: E402
+from nengo_mif.networks.data import load_dataset  # noqa: E402
+from nengo_mif.networks.evaluate import EvalConfig, evaluate  # noqa: E402
+from nengo_mif.networks.train import TrainConfig, train  # noqa: E402
+
+SPIKING_COUNTERPART = {"relu": "spiking-relu"}
+
+
+def compare(neurons: list[str], train_config: TrainConfig, eval_config: EvalConfig,
+            out_dir: str | Path, verbose: bool = True) -> dict:
+    """Train (or resume) each neuron type, evaluate it rate-based and spiking."""
+    out_dir = Path(out_dir)
+    data = load_dataset(train_config.dataset, train_config.data_dir)
+    rows = []
+    for neuron in neurons:
+        run_dir = out_dir / neuron
+        cfg = replace(train_config, neuron=neuron)
+        state = checkpoint.load_state(run_dir)
+        if state is None or state["epochs_done"] < cfg.epochs:
+            if verbose:
+                print(f"== training {neuron} ({cfg.epochs} epochs) in {run_dir}", flush=True)
+            state = train(cfg, run_dir, resume=state is not None, verbose=verbose)
+        rate = evaluate(run_dir, replace(eval_config, mode="rate"), data, progress=verbose)
+        spiking_neuron = SPIKING_COUNTERPART.get(neuron, neuron)
+        spiking = evaluate(run_dir, replace(eval_config, neuron=spiking_neuron), data,
+                           progress=verbose)
+        rows.append(dict(neuron=neuron, spiking_neuron=spiking_neuron,
+                         rate_accuracy=rate["accuracy"], spiking=spiking,
+                         train_seconds=sum(h["seconds"] for h in state["history"]),
+                         epochs=state["epochs_done"]))
+        if verbose:
+            print(table_row(rows[-1]), flush=True)
+    result = dict(dataset=data.name, test_source=data.test_source,
+                  train=asdict(train_config), eval=asdict(eval_config), rows=rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write_json(out_dir / "compare.json", result)
+    result["figures"] = [str(p) for p in plot(result, out_dir)]
+    checkpoint.atomic_write_json(out_dir / "compare.json", result)
+    return result
+
+
+HEADER = (f"{'neuron':<13}{'rate acc':>9}{'spike acc':>10}{'steps':>6}{'rate Hz':>9}"
+          f"{'spikes/img':>12}{'synops/img':>12}{'loihi J':>10}{'train s':>9}")
+
+
+def table_row(row: dict) -> str:
+    s = row["spiking"]
+    layers = [v for v in s["layers"].values() if "neurons" in v]
+    mean_rate = (sum(v["mean_rate_hz"] * v["neurons"] for v in layers)
+                 / max(1, sum(v["neurons"] for v in layers)))
+    spikes = sum(v["spikes_per_image"] or 0 for v in layers)
+    loihi = s["energy_per_inference_j"].get("loihi", float("nan"))
+    return (f"{row['neuron']:<13}{row['rate_accuracy']:>9.4f}{s['accuracy']:>10.4f}"
+            f"{s['n_steps']:>6}{mean_rate:>9.1f}{spikes:>12.0f}{s['synops_per_image']:>12.3g}"
+            f"{loihi:>10.2e}{row['train_seconds']:>9.1f}")
+
+
+def format_table(result: dict) -> str:
+    e = result["eval"]
+    synapse = "none" if e["synapse"] is None else f"Lowpass({e['synapse']:g} s)"
+    lines = [f"{result['dataset']}: tested on {result['rows'][0]['spiking']['n_test']} images "
+             f"({result['test_source']}); spiking: {e['n_steps']} steps of "
+             f"{e['dt'] * 1e3:g} ms, synapse {synapse}, scale_firing_rates "
+             f"{e['scale_firing_rates']:g}", HEADER]
+    lines += [table_row(row) for row in result["rows"]]
+    return "\n".join(lines)
+
+
+def plot(result: dict, out_dir: Path) -> list[Path]:
+    """Accuracy vs time steps, mean rate per layer, confusion matrices."""
+    rows = result["rows"]
+    paths = []
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for row in rows:
+        acc = row["spiking"]["accuracy_per_step"]
+        ax.plot(np.arange(1, len(acc) + 1), acc, label=row["spiking_neuron"])
+    ax.set(xlabel="time steps", ylabel="test accuracy", ylim=(0, 1),
+           title="Spiking accuracy vs time steps")
+    ax.legend()
+    paths.append(out_dir / "accuracy_vs_steps.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    width = 0.8 / len(rows)
+    for i, row in enumerate(rows):
+        layers = {k: v for k, v in row["spiking"]["layers"].items() if "neurons" in v}
+        x = np.arange(len(layers)) + i * width
+        ax.bar(x, [v["mean_rate_hz"] for v in layers.values()], width,
+               label=row["spiking_neuron"])
+        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, list(layers))
+    ax.set(ylabel="mean firing rate (Hz)", title="Firing rate per layer", yscale="log")
+    ax.legend()
+    paths.append(out_dir / "rates_per_layer.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4),
+                             constrained_layout=True, squeeze=False)
+    for ax, row in zip(axes[0], rows):
+        ax.imshow(np.array(row["spiking"]["confusion"]), cmap="Blues")
+        ax.set(title=row["spiking_neuron"], xlabel="predicted", ylabel="true")
+    paths.append(out_dir / "confusion.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def load(out_dir: str | Path) -> dict:
+    with open(Path(out_dir) / "compare.json") as f:
+        return json.load(f)

@@ -1,0 +1,113 @@
+"""Models, conversion, training with checkpoints, spiking evaluation, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from nengo_mif.networks import checkpoint
+from nengo_mif.networks.models import (
+    cifar_cnn,
+    cifar_deep,
+    fold_for_conversion,
+    mnist_cnn,
+)
+from nengo_mif.networks.train import TrainConfig, train
+
+from nengo_mif.cli import main
+
+
+def test_reference_mnist_net_parameters():
+    counts = [layer.count_params() for layer in mnist_cnn().layers if layer.count_params()]
+    assert counts == [320, 18496, 73856, 32010]
+
+
+@pytest.mark.parametrize("build", [cifar_cnn, cifar_deep])
+def test_batch_norm_folding_preserves_function(build):
+    tf.keras.utils.set_random_seed(0)
+    model = build()
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([gamma * 1.7, beta + 0.3, mean + 0.2, var * 2.5])
+    folded = fold_for_conversion(model)
+    assert not any(isinstance(layer, (tf.keras.layers.BatchNormalization,
+                                      tf.keras.layers.Dropout)) for layer in folded.layers)
+    x = np.random.RandomState(0).rand(4, 32, 32, 3).astype("float32")
+    np.testing.assert_allclose(folded(x).numpy(), model(x, training=False).numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="unknown neuron type 'hh'"):
+        TrainConfig(neuron="hh")
+
+
+def test_checkpoint_is_atomic_and_single(tmp_path):
+    for epoch in (1, 2):
+        checkpoint.save_epoch(tmp_path, dict(epochs_done=epoch), {"w": np.ones(3) * epoch})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params-e002.npz", "state.json"]
+    state, arrays = checkpoint.load_params(tmp_path)
+    assert state["epochs_done"] == 2 and arrays["w"][0] == 2
+
+
+def small(neuron="mif", epochs=1, **kw):
+    return TrainConfig(neuron=neuron, epochs=epochs, max_train=400, batch_size=50, **kw)
+
+
+def test_resume_and_determinism(tmp_path):
+    first = train(small(epochs=1), tmp_path / "a", verbose=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(small(epochs=2), tmp_path / "a", verbose=False)
+    with pytest.raises(ValueError, match="different configuration"):
+        train(small(epochs=2, seed=1), tmp_path / "a", resume=True, verbose=False)
+    resumed = train(small(epochs=2), tmp_path / "a", resume=True, verbose=False)
+    assert resumed["history"][0] == first["history"][0] and resumed["epochs_done"] == 2
+
+    again = train(small(epochs=1), tmp_path / "b", verbose=False)
+    _, a = checkpoint.load_params(tmp_path / "a")
+    _, b = checkpoint.load_params(tmp_path / "b")
+    assert again["history"][0]["loss"] == first["history"][0]["loss"]
+    assert sorted(a) == sorted(b)
+
+
+@pytest.mark.slow
+def test_cli_train_evaluate_end_to_end(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--neuron", "mif", "--run-dir", str(run), "--epochs", "2",
+                 "--max-train", "1500"]) == 0
+    out = tmp_path / "report.json"
+    assert main(["evaluate", "--run-dir", str(run), "--n-test", "200", "--n-steps", "20",
+                 "--synapse", "0.005", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    for key in ("accuracy", "accuracy_per_step", "layers", "synops_per_image",
+                "energy_per_inference_j", "confusion", "n_steps", "synapse",
+                "scale_firing_rates", "test_source"):
+        assert key in report
+    assert report["n_test"] == 200 and report["n_steps"] == 20
+    assert len(report["accuracy_per_step"]) == 20
+    assert report["accuracy"] > 0.6  # chance is 0.1
+    assert report["accuracy_per_step"][-1] > report["accuracy_per_step"][0]
+    conv0 = report["layers"]["conv0"]
+    assert conv0["neurons"] == 26 * 26 * 32 and conv0["mean_rate_hz"] > 0
+    assert conv0["spikes_per_image"] > 0
+    assert set(report["energy_per_inference_j"]) == {"cpu", "gpu", "loihi"}
+    assert np.sum(report["confusion"]) == 200
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["evaluate", "--run-dir", str(tmp_path / "none")]) == 2
+    assert "nengo-mif train" in capsys.readouterr().err
+    assert main(["evaluate", "--run-dir", str(tmp_path), "--n-steps", "0"]) == 2
+    assert "n_steps" in capsys.readouterr().err
+
+
+def test_cli_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("demo", "train", "evaluate", "compare", "figures", "deploy"):
+        assert command in out
