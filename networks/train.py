@@ -98,11 +98,12 @@ def threshold(kind: nengo.neurons.NeuronType) -> float:
 
 def convert(
     model: tf.keras.Model,
-    neuron: str,
+    neuron: str | nengo.neurons.NeuronType,
     synapse: float | None = None,
     scale_firing_rates: float | None = None,
     smoothing: float | None = None,
     probe_layers: bool = False,
+    gain_factor: float = 1.0,
 ) -> Converted:
     """Convert ``model`` with every ReLU swapped for the named neuron type.
 
@@ -110,9 +111,10 @@ def convert(
     with ``scale_firing_rates`` exactly like the weights (trained parameters then
     load into a network of any scale), and each neuron's own bias is fixed at its
     type's threshold: the Keras pre-activation ``z`` drives ``J = J_th + scale * z``,
-    and ``z = 0`` sits at the firing threshold, as for ReLU.
+    and ``z = 0`` sits at the firing threshold, as for ReLU. ``gain_factor`` further
+    multiplies every neuron's input gain (used when mapping to another neuron type).
     """
-    kind = neuron_type(neuron)
+    kind = neuron if isinstance(neuron, nengo.neurons.NeuronType) else neuron_type(neuron)
     scale = scale_firing_rates or 1.0
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Firing rate scaling")
@@ -132,6 +134,8 @@ def convert(
                 nengo.Connection(bias_node, ens.neurons, synapse=None,
                                  transform=(ens.bias / scale)[:, None])
             ens.bias = np.full(ens.n_neurons, j_th)
+            if gain_factor != 1.0:
+                ens.gain = nengo.dists.Choice([scale * gain_factor])
             converter.net.config[ens.neurons].trainable = False
         output = converter.outputs[out_layer.output]
         if synapse is not None:

@@ -1,0 +1,96 @@
+"""Map neuron types that Loihi lacks (MIF, MIF2) onto Loihi's LIF.
+
+Loihi's compartments implement a discretised LIF. A memristive neuron is mapped by
+choosing that LIF's ``tau_rc``, ``tau_ref``, an input gain ``k`` and an output
+amplitude so that, over the layer's operating range ``u in [0, u_max]`` (input above
+threshold), the mapped neuron's output ``a_lif * r_loihi(1 + k u)`` matches the
+source neuron's ``a_src * r_src(J_th + u)``. Loihi emits at most one spike per time
+step, so the LIF is kept below ``max_rate``; the amplitude makes up the difference.
+The fit error is part of every deployment report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import nengo
+import numpy as np
+from nengo_loihi.neurons import loihi_rates
+
+from nengo_mif.neurons import MIF, MIF2
+
+MAPPABLE = (MIF, MIF2)
+DIRECT = (nengo.LIF, nengo.SpikingRectifiedLinear)
+
+
+@dataclass
+class LIFMapping:
+    source: str
+    tau_rc: float
+    tau_ref: float
+    gain: float  # k: multiplies the input above threshold
+    amplitude: float  # of the mapped LIF, before any scale_firing_rates
+    u_max: float
+    max_rate: float
+    rms_error: float  # RMS output error relative to the source's largest output
+
+    def neuron(self) -> nengo.LIF:
+        return nengo.LIF(tau_rc=self.tau_rc, tau_ref=self.tau_ref, amplitude=self.amplitude)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _loihi_lif_rate(tau_rc: float, tau_ref: float, J: np.ndarray, dt: float) -> np.ndarray:
+    lif = nengo.LIF(tau_rc=tau_rc, tau_ref=tau_ref)
+    return loihi_rates(lif, J, np.ones(1), np.zeros(1), dt).ravel()
+
+
+def fit_lif(neuron: nengo.neurons.NeuronType, u_max: float, dt: float = 0.001,
+            max_rate: float = 250.0, n: int = 200) -> LIFMapping:
+    """Fit a Loihi LIF to ``neuron``'s output over inputs ``[0, u_max]`` above threshold."""
+    if not isinstance(neuron, MAPPABLE):
+        raise TypeError(f"no Loihi mapping for {type(neuron).__name__}; "
+                        f"mappable types: {', '.join(t.__name__ for t in MAPPABLE)}")
+    if not u_max > 0:
+        raise ValueError(f"u_max must be > 0; got {u_max}")
+    if not 0 < max_rate < 1 / dt:
+        raise ValueError(f"max_rate must lie in (0, {1 / dt:g}) Hz (Loihi emits at most "
+                         f"one spike per step of {dt:g} s); got {max_rate}")
+    u = np.linspace(0, u_max, n)
+    target = neuron.rates(neuron.rheobase() + u, 1.0, 0.0).ravel()  # includes amplitude
+    scale = max(target.max(), 1e-12)
+    best = None
+    for tau_rc in np.geomspace(2e-3, 0.2, 25):
+        for tau_ref in dt * np.arange(0, 5):
+            # k: the input gain at which the LIF reaches max_rate at u_max
+            lo, hi = 1e-6, 1e6
+            for _ in range(60):
+                k = np.sqrt(lo * hi)
+                if _loihi_lif_rate(tau_rc, tau_ref, np.array([1 + k * u_max]), dt)[0] > max_rate:
+                    hi = k
+                else:
+                    lo = k
+            rates = _loihi_lif_rate(tau_rc, tau_ref, 1 + k * u, dt)
+            amp = float(rates @ target / max(rates @ rates, 1e-12))
+            err = float(np.sqrt(np.mean((amp * rates - target) ** 2)) / scale)
+            if best is None or err < best.rms_error:
+                best = LIFMapping(type(neuron).__name__, float(tau_rc), float(tau_ref),
+                                  float(k), amp, float(u_max), float(max_rate), err)
+    return best
+
+
+def operating_range(neuron: nengo.neurons.NeuronType, outputs: np.ndarray,
+                    percentile: float = 99.0) -> float:
+    """``u_max`` such that the source neuron's output covers ``percentile`` of ``outputs``."""
+    top = float(np.percentile(outputs[outputs > 0], percentile)) if np.any(outputs > 0) else 0.0
+    if top <= 0:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    rate = lambda u: neuron.rates(neuron.rheobase() + u, 1.0, 0.0)[0, 0]  # noqa: E731
+    while rate(hi) < top and hi < 1e4:
+        hi *= 2
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if rate(mid) < top else (lo, mid)
+    return hi

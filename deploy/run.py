@@ -1,0 +1,253 @@
+"""Deploy a trained run to Loihi (emulator by default) and compare with NengoDL.
+
+`deploy` rebuilds the run's network with Loihi-capable neurons (LIF and spiking ReLU
+directly; MIF and MIF2 through a fitted LIF, `mapping.fit_lif`), folds biases, places
+layers and blocks (`placement`), presents N test images one after another with
+`nengo.processes.PresentInput`, and reports accuracy next to NengoDL's on the same
+network, their agreement image by image, and the resources per layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import nengo
+import nengo_dl
+import nengo_loihi
+import numpy as np
+from nengo.exceptions import BuildError
+from nengo_mif.deploy.mapping import MAPPABLE, fit_lif, operating_range
+from nengo_mif.deploy.placement import DeployError, fold_constant_inputs, place
+from nengo_mif.networks import checkpoint
+from nengo_mif.networks.data import Dataset, load_dataset
+from nengo_mif.networks.neuron_types import neuron_type
+from nengo_mif.networks.train import (
+    TrainConfig,
+    conversion_model,
+    convert,
+    flat,
+    load_trained,
+)
+from tqdm.auto import tqdm
+
+CORES_PER_CHIP = 128
+log = logging.getLogger(__name__)
+#: Loihi runs the spiking version of a rate-trained ReLU net
+SPIKING = {"relu": "spiking-relu"}
+
+
+@dataclass
+class DeployConfig:
+    n_test: int = 100
+    n_steps: int = 30
+    synapse: float | None = 0.005
+    dt: float = 0.001
+    target: str = "sim"
+    scale_firing_rates: float = 1.0
+    max_rate: float = 250.0  # ceiling of a mapped LIF's rate (Loihi: < 1/dt)
+    block_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if self.target not in ("sim", "loihi"):
+            raise ValueError(f"target must be 'sim' or 'loihi'; got {self.target!r}")
+        if self.n_test < 1 or self.n_steps < 1:
+            raise ValueError("n_test and n_steps must be >= 1")
+
+
+def _measure_outputs(model, neuron: str, run_dir, x: np.ndarray) -> np.ndarray:
+    """Rate-mode outputs of every neuron layer on some images (the operating range)."""
+    conv = convert(model, neuron, probe_layers=True)
+    load_trained(conv, run_dir)
+    with conv.net:
+        nengo_dl.configure_settings(learning_phase=True)
+    with nengo_dl.Simulator(conv.net, minibatch_size=len(x), progress_bar=False) as sim:
+        out = sim.predict_on_batch({conv.input: flat(x)})
+    return np.concatenate([out[p].ravel() for p in conv.layer_probes.values()])
+
+
+def build_deployable(run_dir, config: DeployConfig, data: Dataset):
+    """The run's network rebuilt for Loihi; returns (converted, mapping, placement)."""
+    state = checkpoint.load_state(run_dir)
+    if state is None:
+        raise FileNotFoundError(f"{run_dir}: no state.json; run `nengo-mif train` first")
+    train_cfg = TrainConfig(**state["config"])
+    model = conversion_model(train_cfg, data.input_shape, data.n_classes)
+    name = SPIKING.get(train_cfg.neuron, train_cfg.neuron)
+    kind = neuron_type(name)
+    mapping, gain_factor = None, 1.0
+    if isinstance(kind, MAPPABLE):
+        outputs = _measure_outputs(model, name, run_dir, data.x_train[:50])
+        mapping = fit_lif(kind, operating_range(kind, outputs), dt=config.dt,
+                          max_rate=config.max_rate)
+        kind, gain_factor = mapping.neuron(), mapping.gain
+    conv = convert(model, kind, synapse=config.synapse,
+                   scale_firing_rates=config.scale_firing_rates, gain_factor=gain_factor,
+                   probe_layers=True)
+    load_trained(conv, run_dir)
+    fold_constant_inputs(conv.net, inputs=[conv.input])
+    placement = place(conv, default_block=config.block_shape)
+    return conv, mapping, placement, train_cfg
+
+
+def _predict_dl(conv, x: np.ndarray, n_steps: int, dt: float, batch: int = 50):
+    """NengoDL predictions and per-neuron rates (Hz) of the deployable network."""
+    batch = min(batch, len(x))
+    by_name = {layer.name: layer for layer in conv.model.layers}
+    amplitude = {name: conv.converter.layers[by_name[name].output].ensemble.neuron_type.amplitude
+                 for name in conv.layer_probes}
+    preds, rates = [], {name: [] for name in conv.layer_probes}
+    with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=dt, progress_bar=False) as sim:
+        for i in range(0, len(x) - len(x) % batch, batch):
+            tiled = np.tile(flat(x[i:i + batch]), (1, n_steps, 1))
+            out = sim.predict_on_batch({conv.input: tiled})
+            preds.append(out[conv.output][:, -1].argmax(axis=-1))
+            for name, probe in conv.layer_probes.items():
+                rates[name].append(out[probe].mean(axis=1) / amplitude[name])
+    return np.concatenate(preds), {k: np.concatenate(v) for k, v in rates.items()}
+
+
+def _build_fitting(conv, placement: dict, config: DeployConfig, attempts: int = 8):
+    """Build for Loihi, shrinking a layer's blocks while it overflows a core."""
+    blocks = {name: p["block_shape"] for name, p in placement.items() if p["on_chip"]}
+    for _ in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=UserWarning, module="nengo_loihi")
+                sim = nengo_loihi.Simulator(conv.net, dt=config.dt, target=config.target,
+                                            progress_bar=False)
+            return sim, placement
+        except BuildError as e:
+            layer = next((n for n in blocks if f"'{n}." in str(e)), None)
+            if "exceeded max" not in str(e) or layer is None or config.block_shape:
+                raise DeployError(f"{e}; choose a smaller --block-shape") from e
+            log.info("%s; shrinking %s blocks", e, layer)
+            blocks[layer] = _smaller(blocks[layer])
+            placement = place(conv, block_shapes=blocks)
+    raise DeployError("could not fit the network's layers onto Loihi cores")
+
+
+def _smaller(block: tuple[int, ...]) -> tuple[int, ...]:
+    """Halve the channels first (they set synapse memory), then the largest side."""
+    block = list(block)
+    i = len(block) - 1 if block[-1] > 1 else int(np.argmax(block))
+    block[i] = max(1, block[i] // 2)
+    return tuple(block)
+
+
+def resource_table(sim: nengo_loihi.Simulator, placement: dict) -> dict:
+    """Blocks, compartments and memory per on-chip layer, from the built model."""
+    per_layer = {name: dict(blocks=0, compartments=0, in_axons=0, out_axons=0,
+                            synapse_bits=0, max_synapse_fraction=0.0)
+                 for name, p in placement.items() if p["on_chip"]}
+    for block in sim.model.blocks:
+        label = block.label or ""
+        layer = next((n for n in per_layer if f"'{n}." in label), None)
+        if layer is None:
+            continue
+        util = block.utilization()
+        row = per_layer[layer]
+        row["blocks"] += 1
+        row["compartments"] += util["compartments"][0]
+        row["in_axons"] += util["in-axons"][0]
+        row["out_axons"] += util["out-axons"][0]
+        row["synapse_bits"] += util["synapses"][0]
+        row["max_synapse_fraction"] = max(row["max_synapse_fraction"],
+                                          util["synapses"][0] / util["synapses"][1])
+    cores = sum(r["blocks"] for r in per_layer.values())
+    return dict(layers=per_layer, cores=cores, chips=math.ceil(cores / CORES_PER_CHIP))
+
+
+def deploy(run_dir, config: DeployConfig, data: Dataset | None = None,
+           progress: bool = True) -> dict:
+    """Run a trained network on Loihi or its emulator; returns a JSON-ready report."""
+    state = checkpoint.load_state(run_dir)
+    if state is None:
+        raise FileNotFoundError(f"{run_dir}: no state.json; run `nengo-mif train` first")
+    train_cfg = TrainConfig(**state["config"])
+    data = data or load_dataset(train_cfg.dataset, train_cfg.data_dir)
+    conv, mapping, placement, _ = build_deployable(run_dir, config, data)
+    n = min(config.n_test, len(data.x_test))
+    x, y = data.x_test[:n], data.y_test[:n]
+
+    dl_pred, dl_rates = _predict_dl(conv, x, config.n_steps, config.dt)
+    warnings_out = []
+    for name, r in dl_rates.items():
+        too_fast = int((r.max(axis=0) >= 1 / config.dt).sum())
+        if placement[name]["on_chip"] and too_fast:
+            msg = (f"layer {name!r}: {too_fast} neurons reach {1 / config.dt:g} Hz, the most "
+                   "Loihi can emit (one spike per step); lower --scale-firing-rates")
+            warnings.warn(msg, stacklevel=2)
+            warnings_out.append(msg)
+
+    conv.input.output = nengo.processes.PresentInput(flat(x)[:, 0],
+                                                      config.n_steps * config.dt)
+    start = time.perf_counter()
+    sim, placement = _build_fitting(conv, placement, config)
+    with sim:
+        build_s = time.perf_counter() - start
+        resources = resource_table(sim, placement)
+        start = time.perf_counter()
+        for _ in tqdm(range(n), desc=f"loihi {config.target}", disable=not progress,
+                      leave=False):
+            sim.run_steps(config.n_steps)
+        run_s = time.perf_counter() - start
+        out = sim.data[conv.output].reshape(n, config.n_steps, -1)
+    loihi_pred = out[:, -1].argmax(axis=-1)
+    m = len(dl_pred)
+    return dict(
+        run_dir=str(run_dir), trained_neuron=train_cfg.neuron, target=config.target,
+        settings={k: v for k, v in asdict(config).items()}, n_test=n,
+        test_source=data.test_source, mapping=mapping.as_dict() if mapping else None,
+        loihi_accuracy=float((loihi_pred == y).mean()),
+        nengo_dl_accuracy=float((dl_pred == y[:m]).mean()),
+        agreement=float((dl_pred == loihi_pred[:m]).mean()),
+        placement=placement, resources=resources, warnings=warnings_out,
+        build_seconds=build_s, seconds_per_image=run_s / n,
+    )
+
+
+def format_report(report: dict) -> str:
+    s = report["settings"]
+    lines = [f"{report['target']} accuracy {report['loihi_accuracy']:.4f} vs NengoDL "
+             f"{report['nengo_dl_accuracy']:.4f} (same network and settings; agreement "
+             f"{report['agreement']:.3f}) on {report['n_test']} images "
+             f"({report['test_source']}), {s['n_steps']} steps, synapse {s['synapse']}"]
+    if report["mapping"]:
+        m = report["mapping"]
+        lines.append(f"{m['source']} -> Loihi LIF: tau_rc {m['tau_rc'] * 1e3:.2f} ms, tau_ref "
+                     f"{m['tau_ref'] * 1e3:.0f} ms, gain {m['gain']:.3g}, fit error "
+                     f"{100 * m['rms_error']:.2f}% over u in [0, {m['u_max']:.3g}]")
+    lines.append(f"{'layer':<10}{'chip':>5}{'neurons':>9}{'block':>14}{'blocks':>7}"
+                 f"{'in-axons':>10}{'synapse bits':>14}{'max syn %':>10}")
+    res = report["resources"]["layers"]
+    for name, p in report["placement"].items():
+        r = res.get(name, {})
+        lines.append(f"{name:<10}{'on' if p['on_chip'] else 'off':>5}{p['neurons']:>9}"
+                     f"{str(p.get('block_shape', '-')):>14}{r.get('blocks', 0):>7}"
+                     f"{r.get('in_axons', 0):>10}{r.get('synapse_bits', 0):>14}"
+                     f"{100 * r.get('max_synapse_fraction', 0):>10.1f}")
+    lines.append(f"cores {report['resources']['cores']}, chips {report['resources']['chips']}; "
+                 f"{report['seconds_per_image']:.2f} s per image on the {report['target']}")
+    return "\n".join(lines)
+
+
+def deploy_command(args) -> int:
+    from pathlib import Path
+
+    block = tuple(int(v) for v in args.block_shape.split(",")) if args.block_shape else None
+    config = DeployConfig(n_test=args.n_test, n_steps=args.n_steps, synapse=args.synapse or None,
+                          target=args.target, block_shape=block)
+    try:
+        report = deploy(args.run_dir, config)
+    except DeployError as e:
+        raise ValueError(str(e)) from e
+    print(format_report(report))
+    out = Path(args.out or Path(args.run_dir) / f"deploy-{args.target}.json")
+    checkpoint.atomic_write_json(out, report)
+    print(f"report: {out}")
+    return 0
+
