@@ -1,0 +1,83 @@
+"""Deployment to the Loihi emulator: mapping, placement, agreement with NengoDL."""
+
+import nengo
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nengo_mif import MIF, MIF2
+from nengo_mif.deploy.mapping import fit_lif
+from nengo_mif.deploy.placement import DeployError, block_shape_for, place
+from nengo_mif.deploy.run import DeployConfig, deploy
+from nengo_mif.networks import models
+from nengo_mif.networks.train import TrainConfig, convert, train
+
+
+def tiny_cnn(input_shape=(28, 28, 1), n_classes=10):
+    inp = tf.keras.Input(input_shape, name="input")
+    x = tf.keras.layers.Conv2D(8, 3, strides=2, activation=tf.nn.relu, name="conv0")(inp)
+    x = tf.keras.layers.Conv2D(16, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
+    x = tf.keras.layers.Flatten(name="flatten")(x)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(n_classes, name="output")(x))
+
+
+@pytest.fixture
+def tiny_model(monkeypatch):
+    monkeypatch.setitem(models.MODELS, "tiny_cnn", tiny_cnn)
+
+
+@pytest.mark.parametrize("neuron", [MIF(amplitude=1e-3), MIF2(amplitude=2e-3)])
+def test_lif_mapping_fits(neuron):
+    m = fit_lif(neuron, u_max=2.0)
+    assert m.rms_error < 0.08
+    assert 0 < m.tau_rc and 0 <= m.tau_ref
+    u = np.linspace(0, 2.0, 50)
+    lif = m.neuron()
+    from nengo_loihi.neurons import loihi_rates
+    mapped = loihi_rates(lif, 1 + m.gain * u, np.ones(1), np.zeros(1), 0.001).ravel()
+    assert mapped.max() <= m.max_rate + 1  # Loihi-friendly: well under 1 spike/step
+
+
+def test_mapping_rejects_bad_requests():
+    with pytest.raises(TypeError, match="no Loihi mapping for LIF"):
+        fit_lif(nengo.LIF(), 1.0)
+    with pytest.raises(ValueError, match="one spike per step"):
+        fit_lif(MIF(), 1.0, max_rate=2000)
+
+
+def test_block_shapes_fit_a_core():
+    for shape in [(26, 26, 32), (12, 12, 64), (5, 5, 128), (3, 3, 3)]:
+        block = block_shape_for(shape)
+        assert np.prod(block) <= 1024 and all(b <= s for b, s in zip(block, shape))
+
+
+def test_unmapped_memristive_layer_on_chip_is_a_clear_error(tiny_model):
+    conv = convert(tiny_cnn(), "mif")
+    with pytest.raises(DeployError, match="conv1.*MIF cannot run on Loihi.*on_chip=False"):
+        place(conv)
+
+
+def test_oversized_block_is_a_clear_error():
+    conv = convert(models.mnist_cnn(), "lif")
+    with pytest.raises(DeployError, match="conv1.*2304 compartments.*1024"):
+        place(conv, default_block=(12, 12, 16))
+    with pytest.raises(DeployError, match="conv1.*does not fit"):
+        place(conv, default_block=(13, 12, 16))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("neuron", ["lif", "mif"])
+def test_emulator_agrees_with_nengo_dl(neuron, tiny_model, tmp_path):
+    cfg = TrainConfig(model="tiny_cnn", neuron=neuron, epochs=2, max_train=2000)
+    train(cfg, tmp_path, verbose=False)
+    report = deploy(tmp_path, DeployConfig(n_test=40, n_steps=30), progress=False)
+    assert report["agreement"] >= 0.7  # chance is ~0.1
+    assert report["loihi_accuracy"] > 0.5 and report["nengo_dl_accuracy"] > 0.5
+    assert report["placement"]["conv0"]["on_chip"] is False
+    assert report["placement"]["conv1"]["on_chip"] is True
+    assert report["resources"]["cores"] >= 1
+    assert report["resources"]["layers"]["conv1"]["compartments"] == 6 * 6 * 16
+    if neuron == "mif":
+        assert report["mapping"]["source"] == "MIF" and report["mapping"]["rms_error"] < 0.1
+    else:
+        assert report["mapping"] is None
