@@ -4,13 +4,13 @@ import nengo
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from nengo_mif import MIF, MIF2
 from nengo_mif.deploy.mapping import fit_lif
 from nengo_mif.deploy.placement import DeployError, block_shape_for, place
 from nengo_mif.deploy.run import DeployConfig, deploy
 from nengo_mif.networks import models
 from nengo_mif.networks.train import TrainConfig, convert, train
+
+from nengo_mif import MIF, MIF2
 
 
 def tiny_cnn(input_shape=(28, 28, 1), n_classes=10):
