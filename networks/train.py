@@ -45,6 +45,7 @@ class TrainConfig:
     rate_reg: float = 0.0  # weight of the firing-rate regulariser (0: off)
     target_rate: float = 250.0  # Hz, for the regulariser
     max_train: int | None = None  # use only the first N training images
+    validation: int = 0  # hold out the last N training images (for tuning), never trained on
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -200,6 +201,26 @@ def _targets(conv: Converted, y: np.ndarray) -> dict:
     return targets
 
 
+def training_data(config: TrainConfig) -> Dataset:
+    """The dataset with the validation images taken out of its training set."""
+    data = load_dataset(config.dataset, config.data_dir)
+    if config.validation:
+        data.x_train, data.y_train = (data.x_train[:-config.validation],
+                                      data.y_train[:-config.validation])
+    return data
+
+
+def validation_data(config: TrainConfig) -> Dataset:
+    """The held-out validation images as a test set (for choosing settings)."""
+    if not config.validation:
+        raise ValueError("this run holds out no validation images (validation=0)")
+    data = load_dataset(config.dataset, config.data_dir)
+    return Dataset(data.name, data.x_train[:-config.validation],
+                   data.y_train[:-config.validation], data.x_train[-config.validation:],
+                   data.y_train[-config.validation:],
+                   f"{config.validation} validation images held out of training")
+
+
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
           verbose: bool = True) -> dict:
     """Train ``config`` into ``run_dir``; with ``resume``, continue after the last epoch.
@@ -221,7 +242,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
-    data = load_dataset(config.dataset, config.data_dir)
+    data = training_data(config)
     if config.max_train:
         data.x_train, data.y_train = data.x_train[:config.max_train], data.y_train[:config.max_train]
 
