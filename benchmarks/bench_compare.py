@@ -19,9 +19,9 @@ import warnings
 from pathlib import Path
 
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.compare import SPIKING_COUNTERPART
 from nengo_mif.networks.data import load_dataset
 from nengo_mif.networks.evaluate import EvalConfig, evaluate
+from nengo_mif.networks.neuron_types import SPIKING_COUNTERPART
 from nengo_mif.networks.train import TrainConfig, train, validation_data
 
 

@@ -24,20 +24,18 @@ from nengo_mif.deploy.mapping import MAPPABLE, fit_lif, operating_range
 from nengo_mif.deploy.placement import DeployError, fold_constant_inputs, place
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.data import Dataset, load_dataset
-from nengo_mif.networks.neuron_types import neuron_type
+from nengo_mif.networks.neuron_types import SPIKING_COUNTERPART, neuron_type
 from nengo_mif.networks.train import (
-    TrainConfig,
     conversion_model,
     convert,
     flat,
     load_trained,
+    run_config,
 )
 from tqdm.auto import tqdm
 
 CORES_PER_CHIP = 128
 log = logging.getLogger(__name__)
-#: Loihi runs the spiking version of a rate-trained ReLU net
-SPIKING = {"relu": "spiking-relu"}
 
 
 @dataclass
@@ -71,12 +69,9 @@ def _measure_outputs(model, neuron: str, run_dir, x: np.ndarray) -> np.ndarray:
 
 def build_deployable(run_dir, config: DeployConfig, data: Dataset):
     """The run's network rebuilt for Loihi; returns (converted, mapping, placement)."""
-    state = checkpoint.load_state(run_dir)
-    if state is None:
-        raise FileNotFoundError(f"{run_dir}: no state.json; run `nengo-mif train` first")
-    train_cfg = TrainConfig(**state["config"])
+    train_cfg = run_config(run_dir)
     model = conversion_model(train_cfg, data.input_shape, data.n_classes)
-    name = SPIKING.get(train_cfg.neuron, train_cfg.neuron)
+    name = SPIKING_COUNTERPART.get(train_cfg.neuron, train_cfg.neuron)
     kind = neuron_type(name)
     mapping, gain_factor = None, 1.0
     if isinstance(kind, MAPPABLE):
@@ -164,10 +159,7 @@ def resource_table(sim: nengo_loihi.Simulator, placement: dict) -> dict:
 def deploy(run_dir, config: DeployConfig, data: Dataset | None = None,
            progress: bool = True) -> dict:
     """Run a trained network on Loihi or its emulator; returns a JSON-ready report."""
-    state = checkpoint.load_state(run_dir)
-    if state is None:
-        raise FileNotFoundError(f"{run_dir}: no state.json; run `nengo-mif train` first")
-    train_cfg = TrainConfig(**state["config"])
+    train_cfg = run_config(run_dir)
     data = data or load_dataset(train_cfg.dataset, train_cfg.data_dir)
     conv, mapping, placement, _ = build_deployable(run_dir, config, data)
     n = min(config.n_test, len(data.x_test))

@@ -19,9 +19,8 @@ import numpy as np  # noqa: E402
 from nengo_mif.networks import checkpoint  # noqa: E402
 from nengo_mif.networks.data import load_dataset  # noqa: E402
 from nengo_mif.networks.evaluate import EvalConfig, evaluate  # noqa: E402
+from nengo_mif.networks.neuron_types import SPIKING_COUNTERPART  # noqa: E402
 from nengo_mif.networks.train import TrainConfig, train  # noqa: E402
-
-SPIKING_COUNTERPART = {"relu": "spiking-relu"}
 
 
 def compare(neurons: list[str], train_config: TrainConfig, eval_config: EvalConfig,

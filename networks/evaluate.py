@@ -19,15 +19,14 @@ import keras_spiking
 import nengo_dl
 import numpy as np
 import tensorflow as tf
-from nengo_mif.networks import checkpoint
 from nengo_mif.networks.data import Dataset, load_dataset
 from nengo_mif.networks.neuron_types import neuron_type
 from nengo_mif.networks.train import (
-    TrainConfig,
     conversion_model,
     convert,
     flat,
     load_trained,
+    run_config,
 )
 from tqdm.auto import tqdm
 
@@ -61,10 +60,7 @@ class EvalConfig:
 def evaluate(run_dir: str | Path, config: EvalConfig, data: Dataset | None = None,
              progress: bool = True) -> dict:
     """Evaluate a trained run; returns a JSON-ready report."""
-    state = checkpoint.load_state(run_dir)
-    if state is None:
-        raise FileNotFoundError(f"{run_dir}: no state.json; run `nengo-mif train` first")
-    train_cfg = TrainConfig(**state["config"])
+    train_cfg = run_config(run_dir)
     data = data or load_dataset(train_cfg.dataset, train_cfg.data_dir)
     n_test = len(data.x_test) if config.n_test is None else min(config.n_test, len(data.x_test))
     batch = min(config.batch_size, n_test)

@@ -19,6 +19,9 @@ NEURON_TYPES = {
     "mif2": lambda: MIF2(amplitude=2e-3),
 }
 
+#: the spiking type that runs a network trained with a rate type
+SPIKING_COUNTERPART = {"relu": "spiking-relu"}
+
 
 def neuron_type(name: str) -> nengo.neurons.NeuronType:
     """A fresh instance of the named neuron type."""

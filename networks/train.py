@@ -201,6 +201,15 @@ def _targets(conv: Converted, y: np.ndarray) -> dict:
     return targets
 
 
+def run_config(run_dir: str | Path) -> TrainConfig:
+    """The training configuration of a run directory (clear error if there is none)."""
+    state = checkpoint.load_state(run_dir)
+    if state is None:
+        raise FileNotFoundError(f"{run_dir}: no state.json; run `nengo-mif train` first "
+                                "or point at the right --run-dir")
+    return TrainConfig(**state["config"])
+
+
 def training_data(config: TrainConfig) -> Dataset:
     """The dataset with the validation images taken out of its training set."""
     data = load_dataset(config.dataset, config.data_dir)
