@@ -111,3 +111,18 @@ def test_cli_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for command in ("demo", "train", "evaluate", "compare", "figures", "deploy"):
         assert command in out
+
+
+def test_rate_regulariser_trains(tmp_path):
+    """With the firing-rate regulariser on, every neuron layer gets a loss term."""
+    import nengo_dl
+    from nengo_mif.networks.neuron_types import neuron_type
+    from nengo_mif.networks.train import _compile, conversion_model, convert
+
+    cfg = small(rate_reg=0.01, target_rate=300.0)
+    conv = convert(conversion_model(cfg, (28, 28, 1), 10), "mif", probe_layers=True)
+    with nengo_dl.Simulator(conv.net, minibatch_size=10, progress_bar=False) as sim:
+        _compile(sim, conv, cfg, neuron_type("mif"))
+        assert len(sim.keras_model.loss) == 1 + 3  # output + conv0..conv2
+    state = train(cfg, tmp_path, verbose=False)
+    assert np.isfinite(state["history"][0]["loss"])
