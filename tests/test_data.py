@@ -118,3 +118,9 @@ def test_validation_split_leaves_test_alone():
     fit, val = ds.validation_split(0.1)
     assert len(val.x_test) == 400 and len(fit.x_train) == 3600
     assert fit.x_test is ds.x_test
+
+
+def test_mnist_5k_subsets_cover_every_class():
+    ds = D.load_dataset("mnist-5k")
+    assert len(np.unique(ds.y_train[:200])) == 10
+    assert len(np.unique(ds.y_train[-200:])) == 10
