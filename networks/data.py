@@ -125,6 +125,7 @@ def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int
     rng = np.random.RandomState(seed)
     per_class = n_holdout // 10
     held = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in range(10)])
+    held = rng.permutation(held)  # so that any first N test images mix the classes
     keep = np.setdiff1d(np.arange(len(y)), held)
     return Dataset("mnist-5k", x[keep], y[keep], x[held], y[held],
                    f"{len(held)} images held out of the 5k subset")

@@ -124,3 +124,8 @@ def test_mnist_5k_subsets_cover_every_class():
     ds = D.load_dataset("mnist-5k")
     assert len(np.unique(ds.y_train[:200])) == 10
     assert len(np.unique(ds.y_train[-200:])) == 10
+
+
+def test_mnist_5k_held_out_test_is_mixed():
+    ds = D.load_dataset("mnist-5k")
+    assert len(np.unique(ds.y_test[:100])) == 10
