@@ -118,11 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="train and compare ReLU/LIF/MIF/MIF2 on the "
                        "embedded MNIST subset (short budget), spiking evaluation")
     p.add_argument("--neurons", nargs="+", default=["relu", "lif", "mif", "mif2"])
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--data-dir", help="folder with the official MNIST t10k IDX files "
                    "(default: test on images held out of the 5k subset)")
     p.add_argument("--out-dir", default="results/demo")
-    _add_eval_args(p, n_test=500)
+    _add_eval_args(p, n_test=300)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train a converted network rate-based")
