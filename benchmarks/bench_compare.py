@@ -38,6 +38,8 @@ def main(argv=None) -> dict:
     p.add_argument("--n-steps", type=int, default=30)
     p.add_argument("--synapses", type=float, nargs="+", default=[0.005, 0.01])
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 2.0])
+    p.add_argument("--relu-scales", type=float, nargs="+", default=[100.0, 300.0],
+                   help="scales for spiking ReLU, whose rate in Hz is its input")
     p.add_argument("--out-dir", default="results/bench_compare")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", message="No GPU support detected")
@@ -56,7 +58,8 @@ def main(argv=None) -> dict:
         val = validation_data(cfg)
         spiking = SPIKING_COUNTERPART.get(neuron, neuron)
         sweep = []
-        for synapse, scale in itertools.product(args.synapses, args.scales):
+        scales = args.relu_scales if spiking == "spiking-relu" else args.scales
+        for synapse, scale in itertools.product(args.synapses, scales):
             r = evaluate(run_dir, EvalConfig(n_steps=args.n_steps, synapse=synapse,
                                              scale_firing_rates=scale, n_test=args.n_val,
                                              neuron=spiking), val, progress=False)
