@@ -21,6 +21,9 @@ NEURON_TYPES = {
 
 #: the spiking type that runs a network trained with a rate type
 SPIKING_COUNTERPART = {"relu": "spiking-relu"}
+#: extra firing-rate scale for that counterpart: a spiking ReLU's rate in Hz equals
+#: its input, a few Hz, so it needs ~100x to say anything in tens of milliseconds
+COUNTERPART_SCALE = {"relu": 100.0}
 
 
 def neuron_type(name: str) -> nengo.neurons.NeuronType:
