@@ -7,14 +7,17 @@ import logging
 import os
 import sys
 
+#: the level the user chose, if any (nengo_dl overrides it on import)
+_USER_TF_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+
 
 @contextlib.contextmanager
 def native_stderr_silenced(active: bool = True):
     """Send file descriptor 2 to /dev/null for the duration (C++ log lines included).
 
-    TensorFlow's TensorRT probe, run when nengo_dl imports, prints "Could not find
-    TensorRT" from native code whatever TF_CPP_MIN_LOG_LEVEL says. Python
-    exceptions still propagate and print after the descriptor is restored.
+    TensorFlow's TensorRT probe prints "Could not find TensorRT" from native code
+    whatever TF_CPP_MIN_LOG_LEVEL says. Python exceptions still propagate and print
+    after the descriptor is restored.
     """
     if not active:
         yield
@@ -31,9 +34,23 @@ def native_stderr_silenced(active: bool = True):
         os.close(devnull)
 
 
-def quiet_tensorflow() -> None:
-    """Show TensorFlow's Python-side warnings at ERROR level only."""
+def restore_tf_log_level() -> None:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = _USER_TF_LOG_LEVEL or "3"
+
+
+def import_tensorflow():
+    """Import TensorFlow quietly (errors only, unless the user chose a log level).
+
+    Returns
+    -------
+    tf : module
+    """
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with native_stderr_silenced(active=_USER_TF_LOG_LEVEL is None):
+            import tensorflow  # noqa: F401
     import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    return tf

@@ -7,7 +7,8 @@ its few dozen element-wise operations into one pass over memory; that is what ma
 a memristive neuron cost about what a LIF neuron costs.
 ``nengo_dl.configure_settings(lif_smoothing=s)`` smooths the rate curve at the
 rheobase exactly as NengoDL's `SoftLIFRate` does for LIF, so gradients exist below
-threshold. Registered on import of `nengo_mif`.
+threshold. Registered when NengoDL is imported (`nengo_mif._dl_hook`), so users of
+nengo core never load TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,36 +17,8 @@ import tensorflow as tf
 from nengo_dl.neuron_builders import SimNeuronsBuilder, TFNeuronBuilder
 
 from nengo_mif import dynamics
+from nengo_mif.tf_ops import TFOps
 from nengo_mif.neurons import MIF, MIF2
-
-
-class TFOps:
-    """`nengo_mif.dynamics` array operations on TensorFlow tensors of one dtype."""
-
-    exp = staticmethod(tf.exp)
-    log1p = staticmethod(tf.math.log1p)
-    floor = staticmethod(tf.floor)
-    logical_and = staticmethod(tf.logical_and)
-    logical_or = staticmethod(tf.logical_or)
-    logical_not = staticmethod(tf.logical_not)
-
-    def __init__(self, dtype):
-        self.dtype = tf.as_dtype(dtype)
-
-    def _t(self, x):
-        return x if tf.is_tensor(x) else tf.constant(x, dtype=self.dtype)
-
-    def where(self, cond, a, b):
-        return tf.where(cond, self._t(a), self._t(b))
-
-    def minimum(self, a, b):
-        return tf.minimum(self._t(a), self._t(b))
-
-    def maximum(self, a, b):
-        return tf.maximum(self._t(a), self._t(b))
-
-    def full_like(self, x, value):
-        return tf.zeros_like(x) + tf.cast(value, x.dtype)
 
 
 class MIFBuilder(TFNeuronBuilder):
@@ -122,7 +95,7 @@ class MIF2Builder(MIFBuilder):
     has_m2 = True
 
     def _dynamics_step(self, dt, J, *state):
-        return self._finite_step(dynamics.step, dt, J, *state)
+        return self._finite_step(dynamics.cycle_step, dt, J, *state)
 
     def _dynamics_rate(self, J):
         return dynamics.rate(self.circuit, J, self.tf_ops)

@@ -96,9 +96,19 @@ def advance(c: Circuit, J, v, x1, x2, m2, duration, ops=NUMPY_OPS):
     at the instant of the first spike (threshold reached, both memristors switched
     on), the time that took, and whether it spiked.
     """
+    return _advance(c, J, v, x1, x2, m2, duration, ops)[:6]
+
+
+def _advance(c: Circuit, J, v, x1, x2, m2, duration, ops):
+    """`advance`, also returning each phase as ``(t0, v0, v_inf, g, x1, x2, m2_0)``.
+
+    A phase starts at ``t0`` (seconds into the call) in state ``v0, x1, x2, m2_0``
+    and relaxes towards ``v_inf`` at rate ``g / tau`` until the next event.
+    """
     remaining = ops.full_like(J, 1.0) * duration
     elapsed = ops.full_like(J, 0.0)
     spiked = ops.full_like(J, 0.0) > 0.5
+    phases = []
     for _ in range(c.n_phases):
         on1 = x1 > 0.5
         g = ops.where(on1, c.g1_on, 1.0)
@@ -109,6 +119,7 @@ def advance(c: Circuit, J, v, x1, x2, m2, duration, ops=NUMPY_OPS):
             g = g + g2
             a = J + g2 * c.e_reset
         v_inf = a / g
+        phases.append((elapsed, v, v_inf, g, x1, x2, m2))
 
         target = ops.where(on1, c.v_hold, 1.0)
         t_v = _time_to_reach(ops, v, v_inf, target, ops.logical_not(on1), g, c.tau)
@@ -133,7 +144,7 @@ def advance(c: Circuit, J, v, x1, x2, m2, duration, ops=NUMPY_OPS):
             x2 = ops.where(fire, 1.0, ops.where(m2_off, 0.0, x2))
         spiked = ops.logical_or(spiked, fire)
         remaining = ops.where(fire, 0.0, remaining)
-    return v, x1, x2, m2, elapsed, spiked
+    return v, x1, x2, m2, elapsed, spiked, phases
 
 
 def spike_state(c: Circuit, J, ops=NUMPY_OPS):
@@ -145,7 +156,7 @@ def spike_state(c: Circuit, J, ops=NUMPY_OPS):
 
 def period(c: Circuit, J, ops=NUMPY_OPS):
     """Inter-spike interval under constant input ``J`` (NEVER where it does not fire)."""
-    *_, elapsed, spiked = advance(c, J, *spike_state(c, J, ops), NEVER, ops=ops)
+    elapsed, spiked, _ = _cycle(c, J, ops)
     return ops.where(spiked, elapsed, NEVER)
 
 
@@ -177,6 +188,48 @@ def step(c: Circuit, dt, J, v, x1, x2, m2, ops=NUMPY_OPS):
         x2 = ops.where(spiked, x22, x2)
         m2 = ops.where(spiked, m22, m2)
     return n_spikes, v, x1, x2, m2
+
+
+def cycle_step(c: Circuit, dt, J, v, x1, x2, m2, ops=NUMPY_OPS):
+    """`step` with one event loop fewer: the same result, ~1.4x fewer operations.
+
+    After a spike the neuron always starts from the same state, so one event loop
+    from that state gives both the period and the table of its phases. The state at
+    the end of the step is then read off that table (select the phase the remaining
+    time falls in, one exponential) instead of being stepped through a third loop.
+    Used for MIF2; checked against `step` in the tests.
+    """
+    v, x1, x2, m2, elapsed, spiked = advance(c, J, v, x1, x2, m2, dt, ops=ops)
+    isi, fires, phases = _cycle(c, J, ops)
+    isi = ops.where(fires, isi, NEVER)
+    left = dt - elapsed  # time after the first spike
+    n_more = ops.where(spiked, ops.floor(left / isi), 0.0)
+    t_rest = ops.maximum(left - n_more * isi, 0.0)
+    # rounding can put the step's end on the next spike: count it, restart the cycle
+    again = ops.logical_and(spiked, t_rest >= isi)
+    t_rest = ops.where(again, 0.0, t_rest)
+    t0, v0, v_inf, g, px1, px2, pm2 = phases[0]
+    for phase in phases[1:]:
+        later = phase[0] <= t_rest
+        # a phase of zero length (after the spike) starts at isi and is never chosen
+        t0, v0, v_inf, g, px1, px2, pm2 = (
+            ops.where(later, new, old) for new, old in zip(phase, (t0, v0, v_inf, g, px1, px2, pm2))
+        )
+    s = t_rest - t0
+    v_end = v_inf + (v0 - v_inf) * ops.exp(-s * g / c.tau)
+    n_spikes = ops.where(spiked, 1.0 + n_more + ops.where(again, 1.0, 0.0), 0.0)
+    v = ops.maximum(ops.where(spiked, v_end, v), c.v_min)
+    x1 = ops.where(spiked, px1, x1)
+    if c.has_m2:
+        x2 = ops.where(spiked, px2, x2)
+        m2 = ops.where(spiked, ops.where(px2 > 0.5, ops.maximum(pm2 - s, 0.0), 0.0), m2)
+    return n_spikes, v, x1, x2, m2
+
+
+def _cycle(c: Circuit, J, ops):
+    """One period from the spike state: ``(isi, fires, phases)`` (see `_advance`)."""
+    *_, elapsed, spiked, phases = _advance(c, J, *spike_state(c, J, ops), NEVER, ops)
+    return elapsed, spiked, phases
 
 
 def mif_step(c: Circuit, dt, J, v, x1, ops=NUMPY_OPS):

@@ -364,7 +364,7 @@ class MIF2(_Memristive):
 
     def step(self, dt, J, output, voltage, memristor1, memristor2, m2_time):
         self._check_input(J)
-        n, v, x1, x2, m2 = dynamics.step(
+        n, v, x1, x2, m2 = dynamics.cycle_step(
             self.circuit(), dt, J, voltage, memristor1, memristor2, m2_time
         )
         output[...] = n * (self.amplitude / dt)

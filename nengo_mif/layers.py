@@ -1,0 +1,376 @@
+"""Neuron types as Keras layers: the Keras-native engine.
+
+Follows `keras_spiking.layers`: a *maths* object per neuron type holds the rate curve
+and the spiking step on tensors; `RateActivation` applies the rate curve,
+`SpikingActivation` runs the step over a time axis (inputs ``(batch, time, ...)``),
+and `Lowpass` filters over time with nengo's discretisation. What they compute is
+what NengoDL computes for the same network:
+
+* the input current is ``J = J_th + scale * z`` for the Keras pre-activation ``z``
+  (``J_th`` is the type's threshold, ``scale`` the firing-rate scale, the converted
+  ensemble's gain), and the output is scaled by ``amplitude / scale``;
+* MIF and MIF2 run `nengo_mif.dynamics` through `nengo_mif.tf_ops.TFOps`, as their
+  NengoDL builders do; LIF and spiking ReLU run NengoDL's own step and rate
+  formulas (`nengo_dl.neuron_builders`), operation for operation;
+* initial states follow nengo's rule: drawn from the type's ``state`` distributions.
+
+This module imports TensorFlow and nengo core, never nengo_dl or nengo_loihi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import nengo
+import numpy as np
+from nengo.utils.filter_design import cont2discrete
+
+from nengo_mif import dynamics
+from nengo_mif._quiet import import_tensorflow
+from nengo_mif.neurons import MIF, MIF2
+from nengo_mif.registry import threshold
+
+tf = import_tensorflow()
+from nengo_mif.tf_ops import TFOps  # noqa: E402
+
+_MATHS: dict[type, type] = {}
+
+
+def maths_for(*neuron_classes: type) -> Callable:
+    """Class decorator: register the maths of these nengo neuron types."""
+
+    def decorator(cls):
+        for nc in neuron_classes:
+            _MATHS[nc] = cls
+        return cls
+
+    return decorator
+
+
+def neuron_maths(neuron: nengo.neurons.NeuronType, smoothing: float | None = None,
+                 dtype="float32") -> NeuronMaths:
+    """The maths of ``neuron`` on tensors; a clear error for a type the engine lacks.
+
+    Returns
+    -------
+    maths : NeuronMaths
+    """
+    for cls in type(neuron).__mro__:
+        if cls in _MATHS:
+            return _MATHS[cls](neuron, smoothing, dtype)
+    raise TypeError(
+        f"the Keras engine has no implementation of {type(neuron).__name__}; "
+        f"it runs {', '.join(c.__name__ for c in _MATHS)} (use --engine nengo-dl for others)"
+    )
+
+
+class NeuronMaths:
+    """Rate curve and spiking step of one neuron type, on tensors.
+
+    ``rate(J)`` and ``step(dt, J, *state)`` exclude the amplitude; ``step`` returns
+    ``(n_spikes, *state)`` with the state in the order of the type's ``state`` dict.
+    """
+
+    def __init__(self, neuron, smoothing, dtype):
+        self.neuron = neuron
+        self.smoothing = smoothing or None
+        self.dtype = tf.as_dtype(dtype)
+        self.ops = TFOps(self.dtype)
+        self.j_th = threshold(neuron)
+        self.spiking = bool(neuron.spiking)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(self.neuron.state) if self.spiking else ()
+
+    def rate(self, J):
+        raise NotImplementedError
+
+    def step(self, dt, J, *state):
+        raise NotImplementedError
+
+    def initial_state(self, n_neurons: int, seed: int | None) -> list[np.ndarray]:
+        """nengo's rule: draw each state variable from the type's distribution."""
+        rng = np.random.RandomState(seed)
+        state = self.neuron.make_state(n_neurons, rng, dtype=self.dtype.as_numpy_dtype)
+        return [np.asarray(state[name]) for name in self.state_names]
+
+
+@maths_for(nengo.RectifiedLinear)
+class RectifiedLinearMaths(NeuronMaths):
+    """ReLU; its spiking counterpart integrates ``J dt`` and spikes per whole unit."""
+
+    def rate(self, J):
+        return tf.nn.relu(J)
+
+    def step(self, dt, J, voltage):
+        voltage = voltage + tf.nn.relu(J) * dt
+        n_spikes = tf.floor(voltage)
+        return n_spikes, voltage - n_spikes
+
+
+@maths_for(nengo.LIF, nengo.LIFRate)
+class LIFMaths(NeuronMaths):
+    """NengoDL's LIF: `LIFRate` / `SoftLIFRate` for training, `LIFBuilder.step`."""
+
+    def __init__(self, neuron, smoothing, dtype):
+        super().__init__(neuron, smoothing, dtype)
+        self.tau_rc = tf.constant(neuron.tau_rc, self.dtype)
+        self.tau_ref = tf.constant(neuron.tau_ref, self.dtype)
+        self.min_voltage = tf.constant(getattr(neuron, "min_voltage", 0.0), self.dtype)
+
+    def rate(self, J):
+        J = J - 1.0
+        if self.smoothing is None:
+            rates = 1.0 / (self.tau_ref + self.tau_rc
+                           * tf.math.log1p(tf.math.reciprocal(tf.maximum(J, 1e-15))))
+            return tf.where(J > 0, rates, tf.zeros_like(J))
+        sigma = tf.constant(self.smoothing, self.dtype)
+        js = J / sigma
+        j_valid = js > -20
+        z = tf.nn.softplus(tf.where(j_valid, js, tf.zeros_like(js))) * sigma
+        q = tf.where(j_valid, tf.math.log1p(tf.math.reciprocal(z)), -js - tf.math.log(sigma))
+        return 1.0 / (self.tau_ref + self.tau_rc * q)
+
+    def step(self, dt, J, voltage, refractory_time):
+        zero = tf.zeros((), self.dtype)
+        delta_t = tf.clip_by_value(dt - refractory_time, zero, dt)
+        voltage = voltage + (voltage - J) * tf.math.expm1(-delta_t / self.tau_rc)
+        spiked = voltage > 1.0
+        partial_ref = -self.tau_rc * tf.math.log1p((1.0 - voltage) / (J - 1.0))
+        refractory_time = tf.where(spiked, self.tau_ref - partial_ref, refractory_time - dt)
+        voltage = tf.where(spiked, tf.zeros_like(voltage), tf.maximum(voltage, self.min_voltage))
+        return tf.cast(spiked, self.dtype), voltage, refractory_time
+
+
+@maths_for(MIF)
+class MIFMaths(NeuronMaths):
+    """`dynamics.mif_rate` and `dynamics.mif_step`, as `MIFBuilder` runs them."""
+
+    rate_fn = staticmethod(dynamics.mif_rate)
+    step_fn = staticmethod(dynamics.mif_step)
+
+    def __init__(self, neuron, smoothing, dtype):
+        super().__init__(neuron, smoothing, dtype)
+        self.circuit = neuron.circuit()
+
+    def rate(self, J):
+        if self.smoothing is not None:
+            # SoftLIF-style smoothing of the rheobase kink (as MIFBuilder.training_step)
+            J = self.j_th + self.smoothing * tf.nn.softplus((J - self.j_th) / self.smoothing)
+        return self.rate_fn(self.circuit, J, self.ops)
+
+    def step(self, dt, J, *state):
+        return self.step_fn(self.circuit, dt, J, *state, ops=self.ops)
+
+
+@maths_for(MIF2)
+class MIF2Maths(MIFMaths):
+    """`dynamics.rate` and `dynamics.cycle_step`, as `MIF2Builder` runs them."""
+
+    rate_fn = staticmethod(dynamics.rate)
+    step_fn = staticmethod(dynamics.cycle_step)
+
+
+def _neuron_config(neuron: nengo.neurons.NeuronType) -> dict:
+    return dict(type=type(neuron).__name__,
+                params={p: getattr(neuron, p) for p in neuron.params if p != "initial_state"})
+
+
+def _neuron_from_config(config) -> nengo.neurons.NeuronType:
+    if isinstance(config, nengo.neurons.NeuronType):
+        return config
+    classes = {c.__name__: c for c in _MATHS}
+    return classes[config["type"]](**config["params"])
+
+
+class RateActivation(tf.keras.layers.Layer):
+    """A neuron type's rate curve as an activation: ``amplitude/scale * r(J_th + scale z)``.
+
+    Parameters
+    ----------
+    neuron : nengo.neurons.NeuronType
+        Any type the engine runs (`neuron_maths`); its amplitude scales the output.
+    scale : float
+        Firing-rate scale (the converted ensemble's gain).
+    smoothing : float or None
+        Smoothing of the rate curve at threshold (NengoDL's ``lif_smoothing``).
+    """
+
+    def __init__(self, neuron, scale: float = 1.0, smoothing: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.neuron = _neuron_from_config(neuron)
+        self.scale = float(scale)
+        self.smoothing = smoothing
+        self.maths = neuron_maths(self.neuron, smoothing, self.dtype)
+        self.amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
+
+    def call(self, z):
+        rates = self.maths.rate(self.maths.j_th + self.scale * z)
+        return rates if self.amplitude == 1 else rates * self.amplitude
+
+    def get_config(self):
+        return dict(super().get_config(), neuron=_neuron_config(self.neuron),
+                    scale=self.scale, smoothing=self.smoothing)
+
+
+class NonFiniteInput(tf.errors.InvalidArgumentError):
+    """Raised by `check_finite`: a spiking layer's input current was NaN or inf."""
+
+
+class SpikingCell(tf.keras.layers.Layer):
+    """One time step of a neuron type over a layer of neurons (an RNN cell).
+
+    The state is the type's state variables plus a flag recording whether every
+    input current so far was finite (XLA cannot raise mid-loop; `check_finite`
+    reads the flag afterwards).
+    """
+
+    def __init__(self, neuron, units_shape, dt: float = 0.001, scale: float = 1.0,
+                 initial_state=None, seed: int | None = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.neuron = _neuron_from_config(neuron)
+        self.units_shape = tuple(int(d) for d in units_shape)
+        self.n_neurons = int(np.prod(self.units_shape))
+        self.dt = float(dt)
+        self.scale = float(scale)
+        self.seed = seed
+        self.maths = neuron_maths(self.neuron, None, self.dtype)
+        if not self.maths.spiking:
+            raise TypeError(f"{type(self.neuron).__name__} does not spike; use RateActivation")
+        amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
+        self.alpha = amplitude / self.dt
+        names = self.maths.state_names
+        values = (self.maths.initial_state(self.n_neurons, seed) if initial_state is None
+                  else [np.asarray(initial_state[name]) for name in names])
+        self.initial = [np.asarray(v, self.dtype).reshape(self.units_shape) for v in values]
+        self.state_size = [tf.TensorShape(self.units_shape)] * len(names) + [tf.TensorShape([1])]
+        self.output_size = tf.TensorShape(self.units_shape)
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        batch = tf.shape(inputs)[0] if inputs is not None else batch_size
+        state = [tf.broadcast_to(tf.constant(v), tf.concat([[batch], v.shape], 0))
+                 for v in self.initial]
+        return state + [tf.ones((batch, 1), self.dtype)]
+
+    def call(self, z, states):
+        *state, finite = states
+        J = self.maths.j_th + self.scale * z
+        ok = tf.reduce_all(tf.math.is_finite(tf.reshape(J, (tf.shape(J)[0], -1))), axis=1,
+                           keepdims=True)
+        J = tf.where(tf.math.is_finite(J), J, tf.zeros_like(J))  # keep the loop finite
+        n_spikes, *state = self.maths.step(self.dt, J, *state)
+        return n_spikes * self.alpha, [*state, finite * tf.cast(ok, self.dtype)]
+
+
+class SpikingActivation(tf.keras.layers.Layer):
+    """A neuron type over time: inputs ``(batch, time, ...)`` -> spikes, same shape.
+
+    Each spike has area ``amplitude / scale`` (output ``n_spikes * amplitude /
+    (scale * dt)``), as in a converted NengoDL network.
+
+    Parameters
+    ----------
+    neuron : nengo.neurons.NeuronType
+        A spiking type the engine runs.
+    dt : float
+        Time step (s).
+    scale : float
+        Firing-rate scale.
+    stateful : bool
+        Carry the state from one call to the next (fixed batch size), as
+        ``keras_spiking.SpikingActivation``.
+    initial_state : dict of arrays or None
+        The neurons' initial state by name (e.g. from a nengo build); ``None``:
+        drawn from the type's distributions with ``seed``.
+    seed : int or None
+        Seed of the initial-state draw.
+    return_finite : bool
+        Also return, per batch item, whether every input current was finite.
+    """
+
+    def __init__(self, neuron, dt: float = 0.001, scale: float = 1.0, stateful: bool = False,
+                 initial_state=None, seed: int | None = 0, return_finite: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.neuron = _neuron_from_config(neuron)
+        self.dt, self.scale, self.stateful = float(dt), float(scale), stateful
+        self.initial_state, self.seed, self.return_finite = initial_state, seed, return_finite
+
+    def build(self, input_shape):
+        self.cell = SpikingCell(self.neuron, input_shape[2:], dt=self.dt, scale=self.scale,
+                                initial_state=self.initial_state, seed=self.seed,
+                                dtype=self.dtype, name="cell")
+        self.rnn = tf.keras.layers.RNN(self.cell, return_sequences=True, return_state=True,
+                                       stateful=self.stateful)
+        super().build(input_shape)
+
+    def call(self, z):
+        spikes, *state = self.rnn(z)
+        return (spikes, state[-1][:, 0] > 0.5) if self.return_finite else spikes
+
+    def get_config(self):
+        return dict(super().get_config(), neuron=_neuron_config(self.neuron), dt=self.dt,
+                    scale=self.scale, stateful=self.stateful, seed=self.seed,
+                    return_finite=self.return_finite)
+
+
+def check_finite(finite, layer_name: str, neuron_name: str) -> None:
+    """Raise the NengoDL builders' error if any input current of a layer was NaN/inf."""
+    if not bool(np.all(finite)):
+        raise NonFiniteInput(
+            None, None,
+            f"{neuron_name} input current J is NaN or inf in layer {layer_name!r}; check "
+            "the weights and inputs feeding this layer")
+
+
+def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
+    """``(a, b)`` of nengo's zero-order-hold Lowpass, ``y[t] = a y[t-1] + b x[t]``.
+
+    Computed as NengoDL's Lowpass builder does, for bit-equal results.
+
+    Returns
+    -------
+    a, b : float
+    """
+    if tau <= 0.03 * dt:
+        return 0.0, 1.0
+    num, den, _ = cont2discrete(([1.0], [tau, 1.0]), dt, method="zoh")
+    num = num.flatten()
+    num = num[1:] if num[0] == 0 else num
+    return float(-den[1]), float(num[0])
+
+
+class Lowpass(tf.keras.layers.Layer):
+    """nengo's ``Lowpass(tau)`` over the time axis of ``(batch, time, ...)`` inputs.
+
+    ``delay=True`` also shifts the output one step later, as a synapse on a nengo
+    connection does (its filtered value reaches the post-synaptic neurons in the
+    next step).
+    """
+
+    def __init__(self, tau: float, dt: float = 0.001, delay: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.tau, self.dt, self.delay = float(tau), float(dt), delay
+        self.a, self.b = lowpass_coefficients(self.tau, self.dt)
+
+    def call(self, x):
+        a = tf.constant(self.a, self.dtype)
+        b = tf.constant(self.b, self.dtype)
+        xs = tf.unstack(x, axis=1) if x.shape[1] is not None else None
+        if xs is None:  # unknown length: a scan over time
+            ys = tf.scan(lambda y, xt: a * y + b * xt, tf.experimental.numpy.moveaxis(x, 1, 0),
+                         initializer=tf.zeros_like(x[:, 0]))
+            y = tf.experimental.numpy.moveaxis(ys, 0, 1)
+        else:
+            y_t, out = tf.zeros_like(xs[0]), []
+            for x_t in xs:
+                y_t = a * y_t + b * x_t
+                out.append(y_t)
+            y = tf.stack(out, axis=1)
+        if self.delay:
+            y = tf.concat([tf.zeros_like(y[:, :1]), y[:, :-1]], axis=1)
+        return y
+
+    def get_config(self):
+        return dict(super().get_config(), tau=self.tau, dt=self.dt, delay=self.delay)

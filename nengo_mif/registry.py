@@ -1,0 +1,125 @@
+"""The one registry of neuron types a network's ReLUs can be swapped for, by name.
+
+Each record says everything the package needs to know about a type: how to make it
+(with an amplitude that scales its firing rates in Hz to activations of order one,
+so one set of training hyper-parameters suits them all), where it starts to fire,
+which spiking type runs a network trained with it, and how it reaches Loihi.
+Registration is by decorator, as keras-spiking's registries do. Importing this
+module loads nengo core only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nengo
+
+from nengo_mif.neurons import MIF, MIF2
+
+
+@dataclass(frozen=True)
+class NeuronRecord:
+    """What the package knows about one named neuron type."""
+
+    name: str
+    factory: Callable[[], nengo.neurons.NeuronType]
+    #: the spiking type that runs a network trained with this one (itself if spiking)
+    spiking: str
+    #: extra firing-rate scale for that spiking type: a spiking ReLU's rate in Hz
+    #: equals its input, a few Hz, so it needs ~100x to say anything in tens of ms
+    spiking_scale: float = 1.0
+    #: "direct" (Loihi has the type), "fitted" (a fitted Loihi LIF stands in) or None
+    loihi: str | None = None
+
+    def neuron(self) -> nengo.neurons.NeuronType:
+        """A fresh instance, with the network amplitude."""
+        return self.factory()
+
+    @property
+    def rheobase(self) -> float:
+        """Input current at which the type starts to fire (ReLU's kink is at 0)."""
+        return threshold(self.neuron())
+
+
+REGISTRY: dict[str, NeuronRecord] = {}
+
+
+def register(name: str, spiking: str | None = None, spiking_scale: float = 1.0,
+             loihi: str | None = None) -> Callable:
+    """Decorator: register ``factory`` under ``name``.
+
+    Returns
+    -------
+    decorator : callable
+        Registers the factory it is applied to and returns it unchanged.
+    """
+
+    def decorator(factory: Callable[[], nengo.neurons.NeuronType]):
+        if name in REGISTRY:
+            raise ValueError(f"neuron type {name!r} is registered already")
+        REGISTRY[name] = NeuronRecord(name, factory, spiking or name, spiking_scale, loihi)
+        return factory
+
+    return decorator
+
+
+def record(name: str) -> NeuronRecord:
+    """The record of a registered type; a clear error naming the choices otherwise.
+
+    Returns
+    -------
+    record : NeuronRecord
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown neuron type {name!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def neuron_type(name: str) -> nengo.neurons.NeuronType:
+    """A fresh instance of the named neuron type.
+
+    Returns
+    -------
+    neuron : nengo.neurons.NeuronType
+    """
+    return record(name).neuron()
+
+
+def threshold(neuron: nengo.neurons.NeuronType) -> float:
+    """Input current at which ``neuron`` starts to fire (ReLU's kink is at 0).
+
+    Returns
+    -------
+    j_th : float
+    """
+    if hasattr(neuron, "rheobase"):
+        return neuron.rheobase()
+    return 1.0 if isinstance(neuron, (nengo.LIF, nengo.LIFRate)) else 0.0
+
+
+@register("relu", spiking="spiking-relu", spiking_scale=100.0, loihi="direct")
+def _relu():
+    return nengo.RectifiedLinear()
+
+
+@register("spiking-relu", loihi="direct")
+def _spiking_relu():
+    return nengo.SpikingRectifiedLinear()
+
+
+@register("lif", loihi="direct")
+def _lif():
+    # fires at up to ~500 Hz (tau_ref 2 ms)
+    return nengo.LIF(amplitude=0.01)
+
+
+@register("mif", loihi="fitted")
+def _mif():
+    # kHz rates: tau_rc = R_off C = 2 ms and no dead time
+    return MIF(amplitude=1e-3)
+
+
+@register("mif2", loihi="fitted")
+def _mif2():
+    return MIF2(amplitude=2e-3)

@@ -1,0 +1,38 @@
+"""`nengo_mif.dynamics` array operations on TensorFlow tensors.
+
+Shared by the NengoDL builders and the Keras engine, so both run the same maths as
+nengo core (which uses `nengo_mif.dynamics.NUMPY_OPS`). Imports TensorFlow only.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+class TFOps:
+    """The array operations `nengo_mif.dynamics` needs, on tensors of one dtype."""
+
+    exp = staticmethod(tf.exp)
+    log1p = staticmethod(tf.math.log1p)
+    floor = staticmethod(tf.floor)
+    logical_and = staticmethod(tf.logical_and)
+    logical_or = staticmethod(tf.logical_or)
+    logical_not = staticmethod(tf.logical_not)
+
+    def __init__(self, dtype="float32"):
+        self.dtype = tf.as_dtype(dtype)
+
+    def _t(self, x):
+        return x if tf.is_tensor(x) else tf.constant(x, dtype=self.dtype)
+
+    def where(self, cond, a, b):
+        return tf.where(cond, self._t(a), self._t(b))
+
+    def minimum(self, a, b):
+        return tf.minimum(self._t(a), self._t(b))
+
+    def maximum(self, a, b):
+        return tf.maximum(self._t(a), self._t(b))
+
+    def full_like(self, x, value):
+        return tf.zeros_like(x) + tf.cast(value, x.dtype)

@@ -1,0 +1,243 @@
+"""The Keras-native engine: a Keras model's ReLUs swapped for a neuron type, run at Keras speed.
+
+`rate_model` is what NengoDL trains (every ReLU replaced by the type's rate curve);
+`spiking_model` is what a converted NengoDL network computes when it runs spiking,
+step for step. Each connection out of a neuron layer carries a nengo ``Lowpass``
+(applied after the weights, as nengo does) and, like every synapse on a nengo
+connection, hands its value to the next layer one step later; biases arrive
+unfiltered; the output probe is filtered too. The image is the input at every step.
+
+Layers are applied to all time steps at once (time folded into the batch), so the
+convolutions run as large batched kernels and only the neurons and synapses step
+through time. Nothing here imports nengo_dl or nengo_loihi.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nengo
+import numpy as np
+
+from nengo_mif.layers import Lowpass, RateActivation, SpikingActivation, check_finite, tf
+
+layers = tf.keras.layers
+
+#: layers the engine runs as they are (linear maps, applied at every time step)
+LINEAR = (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.Dense, layers.AveragePooling1D,
+          layers.AveragePooling2D, layers.AveragePooling3D, layers.GlobalAveragePooling1D,
+          layers.GlobalAveragePooling2D, layers.ZeroPadding1D, layers.ZeroPadding2D)
+#: layers that only reshape (no connection in nengo, so no synapse)
+RESHAPE = (layers.Flatten, layers.Reshape)
+RELU = (tf.nn.relu, tf.keras.activations.relu)
+LINEAR_ACTIVATIONS = (None, tf.keras.activations.linear)
+
+
+class EngineError(ValueError):
+    """The Keras engine cannot run this model; the message names the layer and the fix."""
+
+
+def _activation(layer) -> str:
+    act = getattr(layer, "activation", None)
+    if act in RELU:
+        return "relu"
+    if act in LINEAR_ACTIVATIONS:
+        return "linear"
+    raise EngineError(f"layer {layer.name!r}: activation {getattr(act, '__name__', act)!r} "
+                      "has no neuron type; the engine swaps ReLUs only (use a ReLU, or "
+                      "--engine nengo-dl, whose Converter falls back to TensorNodes)")
+
+
+def chain(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
+    """The model's layers in order, checked to be a single chain the engine runs.
+
+    Returns
+    -------
+    layers : list of tf.keras.layers.Layer
+        Every layer but the input.
+    """
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, layers.InputLayer):
+            continue
+        if len(layer._inbound_nodes) != 1 or len(tf.nest.flatten(layer.input)) != 1:
+            raise EngineError(f"layer {layer.name!r}: the Keras engine runs single-input "
+                              "chains of layers; use --engine nengo-dl for this model")
+        if isinstance(layer, layers.Activation):
+            _activation(layer)
+        elif not isinstance(layer, LINEAR + RESHAPE):
+            raise EngineError(
+                f"layer {layer.name!r} ({type(layer).__name__}) cannot run on the Keras "
+                "engine (it runs convolutions, dense, average pooling, flatten and ReLU "
+                "layers; fold batch norms first); use --engine nengo-dl")
+        else:
+            _activation(layer)
+        out.append(layer)
+    return out
+
+
+def _clone(layer, **overrides):
+    config = dict(layer.get_config(), **overrides)
+    return type(layer).from_config(config)
+
+
+def _linear_part(layer, use_bias: bool):
+    """A copy of ``layer`` without activation (and without bias if asked), same weights."""
+    overrides = {"name": f"{layer.name}_linear"}
+    if hasattr(layer, "activation"):
+        overrides["activation"] = None
+    has_bias = getattr(layer, "use_bias", False)
+    if has_bias and not use_bias:
+        overrides["use_bias"] = False
+    clone = _clone(layer, **overrides)
+    clone.build(layer.input_shape)
+    weights = layer.get_weights()
+    clone.set_weights(weights[:1] if has_bias and not use_bias else weights)
+    return clone, (weights[1] if has_bias and not use_bias else None)
+
+
+def _neuron_name(layer) -> str:
+    return f"{layer.name}_neurons"
+
+
+def rate_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
+               smoothing: float | None = None, scale: float = 1.0) -> tf.keras.Model:
+    """``model`` with every ReLU replaced by ``neuron``'s rate curve (what NengoDL trains).
+
+    Weighted layers keep their names and weights, so `get_weights` / `set_weights`
+    by layer name move parameters between this model and ``model``.
+
+    Returns
+    -------
+    model : tf.keras.Model
+        Same inputs and outputs as ``model``.
+    """
+    inp = tf.keras.Input(model.input_shape[1:], name="input")
+    x = inp
+    for layer in chain(model):
+        if isinstance(layer, layers.Activation):
+            if _activation(layer) == "relu":
+                x = RateActivation(neuron, scale, smoothing, name=layer.name)(x)
+            continue
+        clone = _clone(layer, **({"activation": None} if hasattr(layer, "activation") else {}))
+        x = clone(x)
+        if layer.get_weights():
+            clone.set_weights(layer.get_weights())
+        if _activation(layer) == "relu":
+            x = RateActivation(neuron, scale, smoothing, name=_neuron_name(layer))(x)
+    return tf.keras.Model(inp, x, name=f"{model.name}_rate")
+
+
+@dataclass
+class SpikingNet:
+    """A spiking Keras model and what its outputs mean.
+
+    ``model`` maps images tiled over time, ``(batch, n_steps, *image_shape)``, to
+    ``[output, *spike_counts, *finite]``: the filtered output ``(batch, n_steps,
+    n_classes)``, per neuron layer the spikes per step summed over the layer's neurons
+    ``(batch, n_steps)``, and per neuron layer whether every input current was finite.
+    """
+
+    model: tf.keras.Model
+    neuron_layers: list[str]
+    neuron: nengo.neurons.NeuronType
+
+    def predict(self, x: np.ndarray, n_steps: int, batch_size: int) -> tuple[np.ndarray, dict]:
+        """Run images ``x`` (shown for ``n_steps``); returns outputs and spike counts.
+
+        Returns
+        -------
+        output : np.ndarray
+            ``(n, n_steps, n_classes)``
+        spikes : dict of np.ndarray
+            Per neuron layer, spikes per image per step ``(n, n_steps)``.
+        """
+        outputs, counts = [], {name: [] for name in self.neuron_layers}
+        for i in range(0, len(x), batch_size):
+            xb = np.repeat(x[i:i + batch_size, None], n_steps, axis=1)
+            out, *rest = self._predict(tf.constant(xb))
+            k = len(self.neuron_layers)
+            for name, c, ok in zip(self.neuron_layers, rest[:k], rest[k:]):
+                check_finite(ok.numpy(), name, type(self.neuron).__name__)
+                counts[name].append(c.numpy())
+            outputs.append(out.numpy())
+        return np.concatenate(outputs), {k: np.concatenate(v) for k, v in counts.items()}
+
+    def __post_init__(self):
+        self._predict = tf.function(lambda x: self.model(x, training=False), jit_compile=True)
+
+
+def spiking_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
+                  n_steps: int, dt: float = 0.001, synapse: float | None = 0.005,
+                  scale: float = 1.0, seed: int | None = 0,
+                  initial_states: dict[str, dict] | None = None) -> SpikingNet:
+    """``model`` as a spiking network over ``n_steps`` time steps (what NengoDL simulates).
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        A chain of layers (`chain`) holding the trained weights.
+    neuron : nengo.neurons.NeuronType
+        The spiking type every ReLU becomes.
+    n_steps, dt : int, float
+        Number and length (s) of the time steps.
+    synapse : float or None
+        Lowpass time constant (s) on every connection out of a neuron layer and on
+        the output; ``None``: no filtering (and no synaptic delay).
+    scale : float
+        Firing-rate scale.
+    seed : int or None
+        Seed of the neurons' initial states (nengo's distributions); the layers get
+        distinct draws.
+    initial_states : dict or None
+        Per layer name, the initial state arrays by state name (overrides ``seed``).
+
+    Returns
+    -------
+    net : SpikingNet
+    """
+    inp = tf.keras.Input((n_steps, *model.input_shape[1:]), name="input")
+    x, spiking = inp, False
+    names, counts, finites = [], [], []
+
+    def fold(t):  # (batch, time, ...) -> (batch * time, ...)
+        return tf.reshape(t, (-1, *t.shape[2:]))
+
+    def unfold(t):
+        return tf.reshape(t, (-1, n_steps, *t.shape[1:]))
+
+    def neurons(z, name):
+        i = len(names)
+        spikes, finite = SpikingActivation(
+            neuron, dt=dt, scale=scale, seed=None if seed is None else seed + i,
+            initial_state=(initial_states or {}).get(name), return_finite=True,
+            name=f"{name}_neurons")(z)
+        amplitude = getattr(neuron, "amplitude", 1.0) / scale
+        names.append(name)
+        counts.append(tf.reduce_sum(tf.reshape(spikes, (-1, n_steps, int(np.prod(spikes.shape[2:])))),
+                                    axis=-1) * (dt / amplitude))
+        finites.append(finite)
+        return spikes
+
+    for layer in chain(model):
+        if isinstance(layer, layers.Activation):
+            if _activation(layer) == "relu":
+                x, spiking = neurons(x, layer.name), True
+            continue
+        if isinstance(layer, RESHAPE):
+            x = unfold(_clone(layer)(fold(x)))
+            continue
+        filtered = spiking and synapse is not None
+        linear, bias = _linear_part(layer, use_bias=not filtered)
+        x = unfold(linear(fold(x)))
+        if filtered:
+            x = Lowpass(synapse, dt, delay=True, name=f"{layer.name}_synapse")(x)
+            if bias is not None:
+                x = x + tf.constant(bias)
+        spiking = False
+        if _activation(layer) == "relu":
+            x, spiking = neurons(x, layer.name), True
+    if synapse is not None:
+        x = Lowpass(synapse, dt, delay=True, name="probe_synapse")(x)
+    net = tf.keras.Model(inp, [x, *counts, *finites], name=f"{model.name}_spiking")
+    return SpikingNet(net, names, neuron)
