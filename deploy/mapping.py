@@ -19,7 +19,9 @@ from nengo_loihi.neurons import loihi_rates
 
 from nengo_mif.neurons import MIF, MIF2
 
+#: types a fitted Loihi LIF stands in for (registry records with loihi="fitted")
 MAPPABLE = (MIF, MIF2)
+#: types Loihi runs as they are
 DIRECT = (nengo.LIF, nengo.SpikingRectifiedLinear)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from nengo.utils.numpy import is_array_like
 from nengo_loihi.block import MAX_COMPARTMENTS
 from nengo_mif.deploy.mapping import DIRECT
-from nengo_mif.networks.train import neuron_layers
+from nengo_mif.networks.conversion import neuron_layers
 
 
 class DeployError(ValueError):

@@ -13,53 +13,30 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import nengo
 import nengo_dl
 import nengo_loihi
 import numpy as np
 from nengo.exceptions import BuildError
+from nengo_mif.deploy.config import DeployConfig
 from nengo_mif.deploy.mapping import MAPPABLE, fit_lif, operating_range
 from nengo_mif.deploy.placement import DeployError, fold_constant_inputs, place
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.data import Dataset, load_dataset
-from nengo_mif.networks.neuron_types import SPIKING_COUNTERPART, neuron_type
-from nengo_mif.networks.train import (
-    conversion_model,
-    convert,
-    flat,
-    load_trained,
-    run_config,
-)
+from nengo_mif.networks.conversion import convert, flat
+from nengo_mif.networks.data import Dataset
+from nengo_mif.networks.run import Run
+from nengo_mif.registry import neuron_type, record
 from tqdm.auto import tqdm
 
 CORES_PER_CHIP = 128
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DeployConfig:
-    n_test: int = 100
-    n_steps: int = 30
-    synapse: float | None = 0.005
-    dt: float = 0.001
-    target: str = "sim"
-    scale_firing_rates: float = 1.0
-    max_rate: float = 250.0  # ceiling of a mapped LIF's rate (Loihi: < 1/dt)
-    block_shape: tuple[int, ...] | None = None
-
-    def __post_init__(self):
-        if self.target not in ("sim", "loihi"):
-            raise ValueError(f"target must be 'sim' or 'loihi'; got {self.target!r}")
-        if self.n_test < 1 or self.n_steps < 1:
-            raise ValueError("n_test and n_steps must be >= 1")
-
-
-def _measure_outputs(model, neuron: str, run_dir, x: np.ndarray) -> np.ndarray:
+def _measure_outputs(model, neuron: str, x: np.ndarray) -> np.ndarray:
     """Rate-mode outputs of every neuron layer on some images (the operating range)."""
-    conv = convert(model, neuron, probe_layers=True)
-    load_trained(conv, run_dir)
+    conv = convert(model, neuron, probe_layers="neurons")
     with conv.net:
         nengo_dl.configure_settings(learning_phase=True)
     with nengo_dl.Simulator(conv.net, minibatch_size=len(x), progress_bar=False) as sim:
@@ -67,25 +44,23 @@ def _measure_outputs(model, neuron: str, run_dir, x: np.ndarray) -> np.ndarray:
     return np.concatenate([out[p].ravel() for p in conv.layer_probes.values()])
 
 
-def build_deployable(run_dir, config: DeployConfig, data: Dataset):
+def build_deployable(run: Run, config: DeployConfig, data: Dataset):
     """The run's network rebuilt for Loihi; returns (converted, mapping, placement)."""
-    train_cfg = run_config(run_dir)
-    model = conversion_model(train_cfg, data.input_shape, data.n_classes)
-    name = SPIKING_COUNTERPART.get(train_cfg.neuron, train_cfg.neuron)
+    model = run.keras_model(data)
+    name = record(run.config.neuron).spiking
     kind = neuron_type(name)
     mapping, gain_factor = None, 1.0
     if isinstance(kind, MAPPABLE):
-        outputs = _measure_outputs(model, name, run_dir, data.x_train[:50])
+        outputs = _measure_outputs(model, name, data.x_train[:50])
         mapping = fit_lif(kind, operating_range(kind, outputs), dt=config.dt,
                           max_rate=config.max_rate)
         kind, gain_factor = mapping.neuron(), mapping.gain
     conv = convert(model, kind, synapse=config.synapse,
                    scale_firing_rates=config.scale_firing_rates, gain_factor=gain_factor,
-                   probe_layers=True)
-    load_trained(conv, run_dir)
+                   probe_layers="neurons")
     fold_constant_inputs(conv.net, inputs=[conv.input])
     placement = place(conv, default_block=config.block_shape)
-    return conv, mapping, placement, train_cfg
+    return conv, mapping, placement
 
 
 def _predict_dl(conv, x: np.ndarray, n_steps: int, dt: float, batch: int = 50):
@@ -95,7 +70,8 @@ def _predict_dl(conv, x: np.ndarray, n_steps: int, dt: float, batch: int = 50):
     amplitude = {name: conv.converter.layers[by_name[name].output].ensemble.neuron_type.amplitude
                  for name in conv.layer_probes}
     preds, rates = [], {name: [] for name in conv.layer_probes}
-    with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=dt, progress_bar=False) as sim:
+    with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=dt, seed=0,
+                            progress_bar=False) as sim:
         for i in range(0, len(x) - len(x) % batch, batch):
             tiled = np.tile(flat(x[i:i + batch]), (1, n_steps, 1))
             out = sim.predict_on_batch({conv.input: tiled})
@@ -159,9 +135,9 @@ def resource_table(sim: nengo_loihi.Simulator, placement: dict) -> dict:
 def deploy(run_dir, config: DeployConfig, data: Dataset | None = None,
            progress: bool = True) -> dict:
     """Run a trained network on Loihi or its emulator; returns a JSON-ready report."""
-    train_cfg = run_config(run_dir)
-    data = data or load_dataset(train_cfg.dataset, train_cfg.data_dir)
-    conv, mapping, placement, _ = build_deployable(run_dir, config, data)
+    run = Run.open(run_dir)
+    data = data or run.data
+    conv, mapping, placement = build_deployable(run, config, data)
     n = min(config.n_test, len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n]
 
@@ -191,7 +167,7 @@ def deploy(run_dir, config: DeployConfig, data: Dataset | None = None,
     loihi_pred = out[:, -1].argmax(axis=-1)
     m = len(dl_pred)
     return dict(
-        run_dir=str(run_dir), trained_neuron=train_cfg.neuron, target=config.target,
+        run_dir=str(run_dir), trained_neuron=run.config.neuron, target=config.target,
         settings={k: v for k, v in asdict(config).items()}, n_test=n,
         test_source=data.test_source, mapping=mapping.as_dict() if mapping else None,
         loihi_accuracy=float((loihi_pred == y).mean()),
@@ -227,19 +203,24 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def deploy_command(args) -> int:
+def check_target(config: DeployConfig) -> None:
+    """Fail before any work if the chosen target cannot run here."""
+    if config.target == "loihi":
+        from nengo_loihi.hardware import HAS_NXSDK
+
+        if not HAS_NXSDK:
+            raise DeployError("--target loihi needs Intel's NxSDK, which is not installed "
+                              "here; use --target sim (the emulator)")
+
+
+def deploy_command(run_dir, config: DeployConfig, out: str | None = None) -> int:
     from pathlib import Path
 
-    block = tuple(int(v) for v in args.block_shape.split(",")) if args.block_shape else None
-    config = DeployConfig(n_test=args.n_test, n_steps=args.n_steps, synapse=args.synapse or None,
-                          target=args.target, block_shape=block)
-    try:
-        report = deploy(args.run_dir, config)
-    except DeployError as e:
-        raise ValueError(str(e)) from e
+    check_target(config)
+    out_path = Path(out or Path(run_dir) / f"deploy-{config.target}.json")
+    checkpoint.check_writable(out_path.parent)
+    report = deploy(run_dir, config)
     print(format_report(report))
-    out = Path(args.out or Path(args.run_dir) / f"deploy-{args.target}.json")
-    checkpoint.atomic_write_json(out, report)
-    print(f"report: {out}")
+    checkpoint.atomic_write_json(out_path, report)
+    print(f"report: {out_path}")
     return 0
-

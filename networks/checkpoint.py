@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,44 @@ def atomic_save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+class CheckpointError(FileNotFoundError):
+    """A checkpoint file is unreadable; the message names it and says what to do."""
+
+
 def load_state(run_dir: Path) -> dict | None:
+    """The run's state, or None if there is none (a clear error if it is corrupt).
+
+    Returns
+    -------
+    state : dict or None
+    """
     path = Path(run_dir) / STATE
     if not path.exists():
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is unreadable or truncated ({e}); retrain into a new "
+                              "--run-dir, or restore the file") from e
+    if not isinstance(state, dict) or "config" not in state or "epochs_done" not in state:
+        raise CheckpointError(f"{path} is not a nengo-mif run state (no config or "
+                              "epochs_done); point --run-dir at a training run")
+    return state
+
+
+def check_writable(directory: Path) -> None:
+    """Fail now, not after hours of work, if ``directory`` cannot take new files."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory} is a file; choose a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".write-check.")
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as e:
+        raise CheckpointError(f"cannot write to {directory} ({e.strerror}); choose a "
+                              "writable folder") from e
 
 
 def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -83,5 +116,10 @@ def load_params(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
             f"{run_dir} holds no finished training epoch ({STATE} missing); run "
             "`nengo-mif train` first or point at the right --run-dir"
         )
-    with np.load(Path(run_dir) / state["params"]) as f:
-        return state, {k: f[k] for k in f.files}
+    path = Path(run_dir) / state["params"]
+    try:
+        with np.load(path) as f:
+            return state, {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path} is unreadable or truncated ({e}); resume from an "
+                              "earlier copy or retrain into a new --run-dir") from e

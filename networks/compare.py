@@ -17,45 +17,51 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from nengo_mif.networks import checkpoint  # noqa: E402
-from nengo_mif.networks.data import load_dataset  # noqa: E402
-from nengo_mif.networks.evaluate import EvalConfig, evaluate  # noqa: E402
-from nengo_mif.networks.neuron_types import (  # noqa: E402
-    COUNTERPART_SCALE,
-    SPIKING_COUNTERPART,
-)
-from nengo_mif.networks.train import TrainConfig, train  # noqa: E402
+from nengo_mif.networks.config import EvalConfig, TrainConfig  # noqa: E402
+from nengo_mif.networks.evaluate import evaluate  # noqa: E402
+from nengo_mif.networks.run import Run  # noqa: E402
+from nengo_mif.networks.train import train  # noqa: E402
+from nengo_mif.registry import record  # noqa: E402
 
 
 def compare(neurons: list[str], train_config: TrainConfig, eval_config: EvalConfig,
             out_dir: str | Path, verbose: bool = True) -> dict:
-    """Train (or resume) each neuron type, evaluate it rate-based and spiking."""
+    """Train (or resume) each neuron type, evaluate it rate-based and spiking.
+
+    Every name is checked before any work starts, and ``compare.json`` is rewritten
+    after each type, so a failure later loses nothing finished.
+
+    Returns
+    -------
+    result : dict
+        Settings and one row per neuron type.
+    """
     out_dir = Path(out_dir)
-    data = load_dataset(train_config.dataset, train_config.data_dir)
-    rows = []
     for neuron in neurons:
+        record(neuron)
+    configs = [replace(train_config, neuron=neuron) for neuron in neurons]
+    checkpoint.check_writable(out_dir)
+    data = None
+    result = dict(train=asdict(train_config), eval=asdict(eval_config), rows=[])
+    for neuron, cfg in zip(neurons, configs):
         run_dir = out_dir / neuron
-        cfg = replace(train_config, neuron=neuron)
         state = checkpoint.load_state(run_dir)
         if state is None or state["epochs_done"] < cfg.epochs:
             if verbose:
                 print(f"== training {neuron} ({cfg.epochs} epochs) in {run_dir}", flush=True)
-            state = train(cfg, run_dir, resume=state is not None, verbose=verbose)
-        rate = evaluate(run_dir, replace(eval_config, mode="rate"), data, progress=verbose)
-        spiking_neuron = SPIKING_COUNTERPART.get(neuron, neuron)
-        scale = eval_config.scale_firing_rates * COUNTERPART_SCALE.get(neuron, 1.0)
-        spiking = evaluate(run_dir, replace(eval_config, neuron=spiking_neuron,
-                                            scale_firing_rates=scale),
-                           data, progress=verbose)
-        rows.append(dict(neuron=neuron, spiking_neuron=spiking_neuron,
-                         rate_accuracy=rate["accuracy"], spiking=spiking,
-                         train_seconds=sum(h["seconds"] for h in state["history"]),
-                         epochs=state["epochs_done"]))
+            train(cfg, run_dir, resume=state is not None, verbose=verbose)
+        run = Run.open(run_dir)
+        data = data or run.data  # loaded once for every type
+        rate = evaluate(run, replace(eval_config, mode="rate"), data, progress=verbose)
+        spiking = evaluate(run, eval_config, data, progress=verbose)
+        result["rows"].append(dict(
+            neuron=neuron, spiking_neuron=spiking["neuron"], rate_accuracy=rate["accuracy"],
+            spiking=spiking, train_seconds=sum(h["seconds"] for h in run.state["history"]),
+            epochs=run.state["epochs_done"]))
+        result.update(dataset=data.name, test_source=data.test_source)
+        checkpoint.atomic_write_json(out_dir / "compare.json", result)
         if verbose:
-            print(table_row(rows[-1]), flush=True)
-    result = dict(dataset=data.name, test_source=data.test_source,
-                  train=asdict(train_config), eval=asdict(eval_config), rows=rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write_json(out_dir / "compare.json", result)
+            print(table_row(result["rows"][-1]), flush=True)
     result["figures"] = [str(p) for p in plot(result, out_dir)]
     checkpoint.atomic_write_json(out_dir / "compare.json", result)
     return result

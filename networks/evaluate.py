@@ -1,134 +1,181 @@
 """Spiking (or rate) evaluation of a trained run: accuracy over time, activity, energy.
 
-The network is rebuilt from the run's configuration with a Lowpass synapse on every
-connection and on the output probe, ``scale_firing_rates`` and the number of time
-steps the image is shown for. Accuracy is read at every step, so one run gives the
-whole accuracy-vs-time curve. Synaptic operations count the spikes each layer
-receives times the fan-out of the connection; energy per inference uses
-keras-spiking's device table (`keras_spiking.ModelEnergy.devices`).
+The network runs with a Lowpass synapse on every connection out of a neuron layer
+and on the output, ``scale_firing_rates``, and the number of time steps each image
+is shown for. Accuracy is read at every step, so one run gives the whole
+accuracy-vs-time curve. Synaptic operations count the events each layer receives
+times its fan-out; energy per inference uses keras-spiking's device table
+(`keras_spiking.ModelEnergy.devices`). A trained rate type runs as its spiking
+counterpart (`nengo_mif.registry`), at that counterpart's extra scale.
+
+The ``keras`` engine (default) and the ``nengo-dl`` engine give the same numbers
+(tested); the initial neuron states are drawn with ``seed``, so a command repeated
+gives the same result.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import keras_spiking
-import nengo_dl
 import numpy as np
-import tensorflow as tf
-from nengo_mif.networks.data import Dataset, load_dataset
-from nengo_mif.networks.neuron_types import neuron_type
-from nengo_mif.networks.train import (
-    conversion_model,
-    convert,
-    flat,
-    load_trained,
-    run_config,
-)
-from tqdm.auto import tqdm
+
+from nengo_mif.layers import tf
+from nengo_mif.networks.config import ConfigError, EvalConfig
+from nengo_mif.networks.data import Dataset
+from nengo_mif.networks.run import Run
+from nengo_mif.registry import neuron_type, record
 
 ENERGY_DEVICES = ("cpu", "gpu", "loihi")
 
 
 @dataclass
-class EvalConfig:
-    n_steps: int = 30
-    synapse: float | None = 0.005  # Lowpass time constant (s); None: no filtering
-    scale_firing_rates: float = 1.0
-    n_test: int | None = 1000  # None: the whole test set
-    batch_size: int = 50
-    dt: float = 0.001
-    neuron: str | None = None  # evaluate with another type than trained (e.g. relu -> spiking-relu)
-    mode: str = "spiking"  # or "rate": the trained rate network, one step
+class Simulated:
+    """What one simulation of the test images produced."""
 
-    def __post_init__(self):
-        if self.n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1; got {self.n_steps}")
-        if self.synapse is not None and self.synapse < 0:
-            raise ValueError(f"synapse must be >= 0 seconds or None; got {self.synapse}")
-        if self.scale_firing_rates <= 0:
-            raise ValueError(f"scale_firing_rates must be > 0; got {self.scale_firing_rates}")
-        if self.mode not in ("spiking", "rate"):
-            raise ValueError(f"mode must be 'spiking' or 'rate'; got {self.mode!r}")
-        if self.neuron is not None:
-            neuron_type(self.neuron)
+    output: np.ndarray  # (n, n_steps, n_classes)
+    activity: dict[str, float]  # per neuron layer: spikes (or rate x seconds), all images
+    seconds: float
 
 
-def evaluate(run_dir: str | Path, config: EvalConfig, data: Dataset | None = None,
-             progress: bool = True) -> dict:
-    """Evaluate a trained run; returns a JSON-ready report."""
-    train_cfg = run_config(run_dir)
-    data = data or load_dataset(train_cfg.dataset, train_cfg.data_dir)
-    n_test = len(data.x_test) if config.n_test is None else min(config.n_test, len(data.x_test))
-    batch = min(config.batch_size, n_test)
-    n_test = (n_test // batch) * batch
-    x, y = data.x_test[:n_test], data.y_test[:n_test]
+def simulate(model, neuron: str, x: np.ndarray, config: EvalConfig, scale: float) -> Simulated:
+    """Run images ``x`` through ``model`` with ``neuron``, on the configured engine.
 
-    neuron = config.neuron or train_cfg.neuron
-    rate = config.mode == "rate"
+    The one simulate loop of the package: evaluation, comparison and the
+    benchmarks call it.
+
+    Returns
+    -------
+    simulated : Simulated
+    """
+    kind = neuron_type(neuron)
+    rate = config.mode == "rate" or not kind.spiking
+    start = time.perf_counter()
+    if config.engine == "keras":
+        out, activity = (_keras_rate(model, kind, x, config) if rate
+                         else _keras_spiking(model, kind, x, config, scale))
+    else:
+        out, activity = _nengo_dl(model, kind, x, config, None if rate else scale, rate)
+    return Simulated(out, activity, time.perf_counter() - start)
+
+
+def _keras_rate(model, kind, x, config):
+    from nengo_mif.networks.engine import rate_model
+
+    rm = rate_model(model, kind)
+    probes = [layer for layer in rm.layers if layer.name.endswith("_neurons")]
+    probed = tf.keras.Model(rm.input, [rm.output] + [layer.output for layer in probes])
+    outs = [probed.predict(x, batch_size=config.batch_size, verbose=0)]
+    out, *acts = outs[0]
+    amplitude = getattr(kind, "amplitude", 1.0)
+    activity = {layer.name[:-len("_neurons")]: float(a.sum() * config.dt / amplitude)
+                for layer, a in zip(probes, acts)}
+    return out[:, None], activity
+
+
+def _keras_spiking(model, kind, x, config, scale):
+    from nengo_mif.networks.engine import spiking_model
+
+    net = spiking_model(model, kind, config.n_steps, dt=config.dt, synapse=config.synapse,
+                        scale=scale, seed=config.seed)
+    out, counts = net.predict(x, config.n_steps, config.batch_size)
+    return out, {name: float(c.sum()) for name, c in counts.items()}
+
+
+def _nengo_dl(model, kind, x, config, scale, rate):
+    import nengo_dl
+
+    from nengo_mif.networks.conversion import convert, flat
+
+    conv = convert(model, kind, synapse=None if rate else config.synapse,
+                   scale_firing_rates=scale, probe_layers="sum")
     n_steps = 1 if rate else config.n_steps
-    model = conversion_model(train_cfg, data.input_shape, data.n_classes)
-    conv = convert(model, neuron, synapse=None if rate else config.synapse,
-                   scale_firing_rates=None if rate else config.scale_firing_rates,
-                   probe_layers=True)
+    batch = min(config.batch_size, len(x))
+    if len(x) % batch:
+        raise ConfigError(f"the nengo-dl engine needs n_test ({len(x)}) to be a multiple "
+                          f"of batch_size ({batch})")
     if rate:
         with conv.net:
             nengo_dl.configure_settings(learning_phase=True)
-    load_trained(conv, run_dir)
-    kind = neuron_type(neuron)
-    amplitude = getattr(kind, "amplitude", 1.0) / (1.0 if rate else config.scale_firing_rates)
-    spiking = kind.spiking and not rate
-
-    correct = np.zeros(n_steps)
-    confusion = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
-    activity = {name: 0.0 for name in conv.layer_probes}
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No GPU support detected")
-        sim = nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=config.dt,
-                                 progress_bar=False)
-    with sim:
-        batches = range(0, n_test, batch)
-        for i in tqdm(batches, desc=f"{neuron} {config.mode}", disable=not progress,
-                      leave=False):
-            xb = np.tile(flat(x[i:i + batch]), (1, n_steps, 1))
-            out = sim.predict_on_batch({conv.input: xb})
-            pred = out[conv.output].argmax(axis=-1)  # (batch, n_steps)
-            correct += (pred == y[i:i + batch, None]).sum(axis=0)
-            np.add.at(confusion, (y[i:i + batch], pred[:, -1]), 1)
+    amplitude = getattr(kind, "amplitude", 1.0) / (scale or 1.0)
+    outputs, activity = [], dict.fromkeys(conv.layer_probes, 0.0)
+    with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=config.dt, seed=config.seed,
+                            progress_bar=False) as sim:
+        for i in range(0, len(x), batch):
+            out = sim.predict_on_batch({conv.input: np.tile(flat(x[i:i + batch]), (1, n_steps, 1))})
+            outputs.append(out[conv.output])
             for name, probe in conv.layer_probes.items():
-                # spikes (or rate-seconds) per neuron, summed over images and time
-                activity[name] += out[probe].sum() * config.dt / amplitude
-    seconds = time.perf_counter() - start
+                activity[name] += float(out[probe].sum() * config.dt / amplitude)
+    return np.concatenate(outputs), activity
 
-    layers = _layer_report(model, activity, n_test, n_steps * config.dt, spiking)
-    accuracy_per_step = (correct / n_test).tolist()
+
+def _test_images(data: Dataset, config: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
+    n = len(data.x_test) if config.n_test is None else min(config.n_test, len(data.x_test))
+    return data.x_test[:n], data.y_test[:n]
+
+
+def evaluate(run: Run | str | Path, config: EvalConfig, data: Dataset | None = None,
+             progress: bool = True) -> dict:
+    """Evaluate a trained run; returns a JSON-ready report.
+
+    Returns
+    -------
+    report : dict
+        Accuracy (at the last step and at every step), per-layer neurons, rates,
+        spikes and synaptic operations, energy per inference, confusion matrix.
+    """
+    run = run if isinstance(run, Run) else Run.open(run)
+    data = data or run.data
+    x, y = _test_images(data, config)
+    rec = record(run.config.neuron)
+    rate = config.mode == "rate"
+    neuron = config.neuron or (run.config.neuron if rate else rec.spiking)
+    scale = config.scale_firing_rates * (rec.spiking_scale if config.neuron is None else 1.0)
+    model = run.keras_model(data)
+    sim = simulate(model, neuron, x, config, scale)
+    kind = neuron_type(neuron)
+    spiking = kind.spiking and not rate
+    n_steps = sim.output.shape[1]
+
+    pred = sim.output.argmax(axis=-1)  # (n, n_steps)
+    correct = (pred == y[:, None]).sum(axis=0)
+    confusion = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
+    np.add.at(confusion, (y, pred[:, -1]), 1)
+    layers = layer_report(model, sim.activity, len(x), n_steps, config.dt, spiking)
+    accuracy_per_step = (correct / len(x)).tolist()
     return dict(
-        run_dir=str(run_dir), dataset=data.name, test_source=data.test_source,
-        n_test=n_test, trained_neuron=train_cfg.neuron, neuron=neuron,
-        **{k: v for k, v in asdict(config).items() if k not in ("neuron", "n_test", "n_steps")},
-        n_steps=n_steps, accuracy=accuracy_per_step[-1],
+        run_dir=str(run.run_dir), dataset=data.name, test_source=data.test_source,
+        n_test=len(x), trained_neuron=run.config.neuron, neuron=neuron,
+        **{k: v for k, v in asdict(config).items()
+           if k not in ("neuron", "n_test", "n_steps", "scale_firing_rates")},
+        scale_firing_rates=scale, n_steps=n_steps, accuracy=accuracy_per_step[-1],
         accuracy_per_step=accuracy_per_step, layers=layers,
         synops_per_image=sum(v["synops_per_image"] for v in layers.values()),
-        energy_per_inference_j=_energy(model, layers, n_steps, spiking),
-        confusion=confusion.tolist(), seconds=seconds,
+        energy_per_inference_j=_energy(layers, n_steps, spiking),
+        confusion=confusion.tolist(), seconds=sim.seconds,
     )
 
 
-def _layer_report(model: tf.keras.Model, activity: dict, n_images: int,
-                  duration: float, spiking: bool) -> dict:
-    """Per weighted layer: neurons, rates, spikes and synaptic events per image."""
+def layer_report(model, activity: dict, n_images: int, n_steps: int, dt: float,
+                 spiking: bool) -> dict:
+    """Per weighted layer: neurons, rates, spikes and synaptic events per image.
+
+    Returns
+    -------
+    report : dict
+    """
+    import keras_spiking
+
     stats = keras_spiking.ModelEnergy(model).layer_stats
+    duration = n_steps * dt
     report, events_in = {}, None  # events arriving at the next layer, per image
     for layer in model.layers:
         if layer not in stats or not stats[layer]["connections"]:
             continue
         n_in = int(np.prod(layer.input_shape[1:]))
-        # the image enters as a rate, an event per pixel per step (as keras-spiking)
-        arriving = n_in * duration / 1e-3 if events_in is None else events_in
+        # the image enters as a rate: an event per pixel per step (as keras-spiking)
+        arriving = n_in * n_steps if events_in is None else events_in
         synops = arriving * stats[layer]["connections"] / n_in
         entry = dict(connections=int(stats[layer]["connections"]), synops_per_image=synops)
         if layer.name in activity:
@@ -136,13 +183,16 @@ def _layer_report(model: tf.keras.Model, activity: dict, n_images: int,
             per_image = activity[layer.name] / n_images
             entry.update(neurons=n, mean_rate_hz=per_image / n / duration,
                          spikes_per_image=per_image if spiking else None)
-            events_in = per_image if spiking else n * duration / 1e-3
+            # a rate network sends every neuron's value at every step
+            events_in = per_image if spiking else n * n_steps
         report[layer.name] = entry
     return report
 
 
-def _energy(model, layers: dict, n_steps: int, spiking: bool) -> dict:
+def _energy(layers: dict, n_steps: int, spiking: bool) -> dict:
     """Joules per inference: ANN devices run one dense pass, Loihi counts events."""
+    import keras_spiking
+
     devices = keras_spiking.ModelEnergy.devices
     connections = sum(v["connections"] for v in layers.values())
     neurons = sum(v.get("neurons", 0) for v in layers.values())
@@ -153,7 +203,8 @@ def _energy(model, layers: dict, n_steps: int, spiking: bool) -> dict:
             if not spiking:
                 continue
             synops = sum(v["synops_per_image"] for v in layers.values())
-            energy[device] = d["energy_per_synop"] * synops + d["energy_per_neuron"] * neurons * n_steps
+            energy[device] = (d["energy_per_synop"] * synops
+                              + d["energy_per_neuron"] * neurons * n_steps)
         else:
             energy[device] = d["energy_per_synop"] * connections + d["energy_per_neuron"] * neurons
     return energy
@@ -161,7 +212,7 @@ def _energy(model, layers: dict, n_steps: int, spiking: bool) -> dict:
 
 def summary_line(report: dict) -> str:
     synapse = "none" if report["synapse"] is None else f"Lowpass({report['synapse']:g} s)"
-    return (f"{report['neuron']} {report['mode']}: accuracy {report['accuracy']:.4f} on "
-            f"{report['n_test']} images ({report['test_source']}), "
+    return (f"{report['neuron']} {report['mode']} ({report['engine']} engine): accuracy "
+            f"{report['accuracy']:.4f} on {report['n_test']} images ({report['test_source']}), "
             f"{report['n_steps']} steps of {report['dt'] * 1e3:g} ms, synapse {synapse}, "
             f"scale_firing_rates {report['scale_firing_rates']:g}")

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
+from nengo_mif._quiet import import_tensorflow
+
+tf = import_tensorflow()
 
 layers = tf.keras.layers
 
@@ -68,6 +70,12 @@ MODELS: dict[str, Callable[..., tf.keras.Model]] = {
 
 
 def build_model(name: str, input_shape, n_classes: int) -> tf.keras.Model:
+    """A fresh, untrained model by name.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name](input_shape=input_shape, n_classes=n_classes)
@@ -123,3 +131,14 @@ def fold_for_conversion(model: tf.keras.Model) -> tf.keras.Model:
     if pending is not None:
         x = flush(x, pending)
     return tf.keras.Model(inp, x, name=f"{model.name}_folded")
+
+
+def conversion_model(name: str, input_shape, n_classes: int) -> tf.keras.Model:
+    """The (untrained) model by name as neurons run it: batch norms folded, no dropout.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
+    model = build_model(name, input_shape, n_classes)
+    return fold_for_conversion(model) if needs_folding(model) else model

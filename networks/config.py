@@ -1,0 +1,145 @@
+"""The settings of training and evaluation: one dataclass each, one place per default.
+
+Each field's ``metadata`` carries its command-line help, and the CLI is generated from
+these classes (`nengo_mif.cli`). Every value is checked on construction, so bad
+input fails before any work starts, with a message naming the setting and the fix.
+Imports neither TensorFlow nor NengoDL.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+from nengo_mif.networks.data import DATASETS
+from nengo_mif.registry import REGISTRY, record
+
+ENGINES = ("keras", "nengo-dl")
+MODEL_NAMES = ("mnist_cnn", "cifar_cnn", "cifar_deep")
+
+
+class ConfigError(ValueError):
+    """A setting is out of range; the message names it and says what is allowed."""
+
+
+def _help(text: str, **extra) -> dict:
+    return dict(help=text, **extra)
+
+
+def _check_number(name: str, value, low=None, low_open=False, integer=False, optional=False):
+    if value is None:
+        if optional:
+            return
+        raise ConfigError(f"{name} is required")
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{name} must be a whole number; got {value!r}")
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number; got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low:g}; got {value!r}")
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """How a network is trained (rate-based, on the neuron type's rate curve)."""
+
+    dataset: str = field(default="mnist-5k", metadata=_help("dataset", choices=DATASETS))
+    data_dir: str | None = field(default=None, metadata=_help(
+        "folder with the dataset's files (stored resolved; see README)"))
+    model: str = field(default="mnist_cnn", metadata=_help("network", choices=MODEL_NAMES))
+    neuron: str = field(default="mif", metadata=_help("neuron type every ReLU becomes"))
+    engine: str = field(default="keras", metadata=_help(
+        "keras (fast, default) or nengo-dl (NengoDL's simulator)", choices=ENGINES))
+    epochs: int = field(default=5, metadata=_help("training epochs"))
+    keras_epochs: int = field(default=0, metadata=_help(
+        "plain-Keras pre-training epochs (batch-norm models need some)"))
+    batch_size: int = field(default=50, metadata=_help("minibatch size"))
+    learning_rate: float = field(default=1e-3, metadata=_help("Adam learning rate"))
+    smoothing: float | None = field(default=0.01, metadata=_help(
+        "rate-curve smoothing at threshold (NengoDL's lif_smoothing; 0: none)"))
+    rate_reg: float = field(default=0.0, metadata=_help(
+        "weight of the firing-rate regulariser (0: off)"))
+    target_rate: float = field(default=250.0, metadata=_help("Hz, for the regulariser"))
+    max_train: int | None = field(default=None, metadata=_help(
+        "train on only the first N training images"))
+    validation: int = field(default=0, metadata=_help(
+        "hold out the last N training images for choosing settings (never trained on)"))
+    seed: int = field(default=0, metadata=_help("random seed (weights, shuffling)"))
+
+    def __post_init__(self):
+        _check_choice("dataset", self.dataset, DATASETS)
+        _check_choice("model", self.model, MODEL_NAMES)
+        _check_choice("engine", self.engine, ENGINES)
+        record(self.neuron)  # a clear error naming the registered types
+        _check_number("epochs", self.epochs, 1, integer=True)
+        _check_number("keras_epochs", self.keras_epochs, 0, integer=True)
+        _check_number("batch_size", self.batch_size, 1, integer=True)
+        _check_number("learning_rate", self.learning_rate, 0, low_open=True)
+        if self.smoothing == 0:
+            self.smoothing = None
+        _check_number("smoothing", self.smoothing, 0, low_open=True, optional=True)
+        _check_number("rate_reg", self.rate_reg, 0)
+        _check_number("target_rate", self.target_rate, 0, low_open=True)
+        _check_number("max_train", self.max_train, 1, integer=True, optional=True)
+        if self.max_train is not None and self.max_train < self.batch_size:
+            raise ConfigError(f"max_train ({self.max_train}) must be at least batch_size "
+                              f"({self.batch_size}); raise --max-train or lower --batch-size")
+        _check_number("validation", self.validation, 0, integer=True)
+        _check_number("seed", self.seed, 0, integer=True)
+
+
+@dataclass
+class EvalConfig:
+    """How a trained network is run: spiking over time (or rate, one step)."""
+
+    n_steps: int = field(default=30, metadata=_help("time steps per image"))
+    synapse: float | None = field(default=0.005, metadata=_help(
+        "Lowpass time constant in seconds on every connection (0: no filtering)"))
+    scale_firing_rates: float = field(default=1.0, metadata=_help("firing-rate scale"))
+    n_test: int | None = field(default=1000, metadata=_help(
+        "number of test images (default: 1000; the whole set if larger)"))
+    batch_size: int = field(default=50, metadata=_help("images per batch"))
+    dt: float = field(default=0.001, metadata=_help("time step (s)"))
+    neuron: str | None = field(default=None, metadata=_help(
+        "neuron type to run (default: the trained one's spiking counterpart)"))
+    mode: str = field(default="spiking", metadata=_help(
+        "spiking, or rate (the trained rate network, one step)", choices=("spiking", "rate")))
+    engine: str = field(default="keras", metadata=_help(
+        "keras (fast, default) or nengo-dl", choices=ENGINES))
+    seed: int = field(default=0, metadata=_help("seed of the neurons' initial states"))
+
+    def __post_init__(self):
+        _check_number("n_steps", self.n_steps, 1, integer=True)
+        if self.synapse == 0:
+            self.synapse = None
+        _check_number("synapse", self.synapse, 0, low_open=True, optional=True)
+        _check_number("scale_firing_rates", self.scale_firing_rates, 0, low_open=True)
+        _check_number("n_test", self.n_test, 1, integer=True, optional=True)
+        _check_number("batch_size", self.batch_size, 1, integer=True)
+        _check_number("dt", self.dt, 0, low_open=True)
+        if self.dt > 0.1:
+            raise ConfigError(f"dt must be at most 0.1 s; got {self.dt}")
+        _check_choice("mode", self.mode, ("spiking", "rate"))
+        _check_choice("engine", self.engine, ENGINES)
+        _check_number("seed", self.seed, 0, integer=True)
+        if self.neuron is not None:
+            record(self.neuron)
+
+
+def config_fields(cls) -> list:
+    """The dataclass fields of a config class (for generating CLI options).
+
+    Returns
+    -------
+    fields : list of dataclasses.Field
+    """
+    return list(fields(cls))
+
+
+def neuron_names() -> tuple[str, ...]:
+    return tuple(REGISTRY)

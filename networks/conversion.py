@@ -1,0 +1,167 @@
+"""A Keras model as a Nengo network (`nengo_dl.Converter`): the bridge to Nengo, GUI and Loihi.
+
+The Keras engine (`networks.engine`) computes what this network computes; this
+module is what the ``nengo-dl`` engine, `deploy` and the Nengo GUI run. Weights move
+between the two in the Keras format (`networks.weights`): they are set on the Keras
+model before conversion, and read back from a trained NengoDL simulator by the
+Converter's object labels.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import nengo
+import nengo_dl
+import numpy as np
+from nengo_dl import compat
+
+from nengo_mif.layers import tf
+from nengo_mif.registry import neuron_type, threshold
+
+
+def flat(x: np.ndarray) -> np.ndarray:
+    """Images as NengoDL wants them: (n, n_steps=1, pixels).
+
+    Returns
+    -------
+    x : np.ndarray
+    """
+    return x.reshape(len(x), 1, -1)
+
+
+def neuron_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
+    """Layers whose ReLU becomes a population of neurons.
+
+    Returns
+    -------
+    layers : list of tf.keras.layers.Layer
+    """
+    return [layer for layer in model.layers
+            if getattr(layer, "activation", None) in (tf.nn.relu, tf.keras.activations.relu)]
+
+
+@dataclass
+class Converted:
+    """A Keras model converted to Nengo, with the probes the package uses.
+
+    ``layer_probes`` record, per neuron layer, either every neuron's output
+    (``probe_layers="neurons"``) or their sum (``"sum"``, one number per step).
+    """
+
+    model: tf.keras.Model
+    converter: nengo_dl.Converter
+    input: nengo.Node
+    output: nengo.Probe
+    layer_probes: dict[str, nengo.Probe]
+
+    @property
+    def net(self) -> nengo.Network:
+        return self.converter.net
+
+    def ensemble(self, layer_name: str) -> nengo.Ensemble:
+        layer = self.model.get_layer(layer_name)
+        return self.converter.layers[layer.output].ensemble
+
+
+def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
+            synapse: float | None = None, scale_firing_rates: float | None = None,
+            smoothing: float | None = None, probe_layers: str | None = None,
+            gain_factor: float = 1.0) -> Converted:
+    """Convert ``model`` with every ReLU swapped for the named neuron type.
+
+    Each neuron's own bias is fixed at its type's threshold and the Keras
+    pre-activation ``z`` drives ``J = J_th + scale * z`` (dense biases move onto a
+    connection from a constant node, as NengoDL already does for convolutions), so
+    ``z = 0`` sits at the firing threshold, as for ReLU. ``gain_factor`` further
+    multiplies every neuron's input gain (used when mapping to another neuron type).
+
+    Returns
+    -------
+    converted : Converted
+    """
+    kind = neuron if isinstance(neuron, nengo.neurons.NeuronType) else neuron_type(neuron)
+    scale = scale_firing_rates or 1.0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Firing rate scaling")
+        converter = nengo_dl.Converter(
+            model, swap_activations={tf.nn.relu: kind}, scale_firing_rates=scale_firing_rates,
+            synapse=None if synapse is None else nengo.Lowpass(synapse))
+    j_th = threshold(kind)
+    with converter.net:
+        nengo_dl.configure_settings(lif_smoothing=smoothing, stateful=False, trainable=None)
+        for ens in converter.net.all_ensembles:
+            if isinstance(ens.bias, np.ndarray):
+                bias_node = nengo.Node([1.0], label=f"{ens.label}.bias")
+                nengo.Connection(bias_node, ens.neurons, synapse=None,
+                                 transform=(ens.bias / scale)[:, None])
+            ens.bias = np.full(ens.n_neurons, j_th)
+            if gain_factor != 1.0:
+                ens.gain = nengo.dists.Choice([scale * gain_factor])
+            converter.net.config[ens.neurons].trainable = False
+        output = converter.outputs[model.layers[-1].output]
+        if synapse is not None:
+            output.synapse = nengo.Lowpass(synapse)
+        probes = {}
+        for layer in neuron_layers(model) if probe_layers else []:
+            neurons = converter.layers[layer.output]
+            if probe_layers == "sum":
+                # probing every neuron at every step copies (batch, steps, neurons)
+                # out of the simulator; a summing node carries one number per step
+                total = nengo.Node(size_in=1, label=f"{layer.name}.sum")
+                summing = nengo.Connection(neurons, total, synapse=None,
+                                           transform=np.ones((1, neurons.size_out)))
+                converter.net.config[summing].trainable = False
+                probes[layer.name] = nengo.Probe(total, label=layer.name)
+            else:
+                probes[layer.name] = nengo.Probe(neurons, label=layer.name)
+    return Converted(model, converter, converter.inputs[model.input], output, probes)
+
+
+def _weight_connections(conv: Converted) -> dict[str, tuple]:
+    """Per weighted Keras layer, its (kernel, bias) connections in the network."""
+    conns = [c for c in conv.net.all_connections if compat.conn_has_weights(c)]
+    found = {}
+    for layer in conv.model.layers:
+        if not layer.get_weights():
+            continue
+        prefix = f"{layer.name}."
+        kernel = [c for c in conns if getattr(c.post_obj, "label", None) is not None
+                  and _label(c.post_obj).startswith(prefix)
+                  and not _label(c.pre_obj).startswith(prefix)]
+        bias = [c for c in conns if _label(c.pre_obj) == f"{layer.name}.0.bias"]
+        if len(kernel) != 1 or len(bias) > 1:
+            raise ValueError(f"layer {layer.name!r}: cannot find its weights in the "
+                             "converted network (one kernel and at most one bias)")
+        found[layer.name] = (kernel[0], bias[0] if bias else None)
+    return found
+
+
+def _label(obj) -> str:
+    obj = getattr(obj, "ensemble", obj)
+    return obj.label or ""
+
+
+def keras_weights_from_sim(sim: nengo_dl.Simulator, conv: Converted) -> dict[str, list]:
+    """The trained weights of every Keras layer, read from a NengoDL simulator.
+
+    Returns
+    -------
+    weights : dict
+        Layer name -> ``[kernel, bias]`` in Keras layout.
+    """
+    found = _weight_connections(conv)
+    flat_conns = [c for pair in found.values() for c in pair if c is not None]
+    values = dict(zip(flat_conns, sim.data.get_params(*[(c, "weights") for c in flat_conns])))
+    weights = {}
+    for name, (kernel_conn, bias_conn) in found.items():
+        layer = conv.model.get_layer(name)
+        kernel = np.asarray(values[kernel_conn])
+        if isinstance(layer, tf.keras.layers.Dense):
+            kernel = kernel.T  # the Converter's Dense transform is the kernel transposed
+        arrays = [kernel.reshape(layer.get_weights()[0].shape)]
+        if bias_conn is not None:
+            arrays.append(np.asarray(values[bias_conn])[:, 0])
+        weights[name] = arrays
+    return weights
