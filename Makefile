@@ -19,7 +19,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 benchmark: $(BIN)/.installed
-	$(BIN)/python benchmarks/bench_neurons_dl.py
+	$(BIN)/python benchmarks/bench_engine.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -27,8 +27,9 @@ from nengo_mif.networks import checkpoint
 from nengo_mif.networks.conversion import convert, flat
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
-from nengo_mif.registry import neuron_type, record
 from tqdm.auto import tqdm
+
+from nengo_mif.registry import neuron_type, record
 
 CORES_PER_CHIP = 128
 log = logging.getLogger(__name__)

@@ -62,7 +62,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from nengo_mif.networks import checkpoint
     from nengo_mif.networks.config import EvalConfig
     from nengo_mif.networks.evaluate import evaluate, summary_line
     from nengo_mif.networks.run import Run

@@ -17,8 +17,8 @@ import tensorflow as tf
 from nengo_dl.neuron_builders import SimNeuronsBuilder, TFNeuronBuilder
 
 from nengo_mif import dynamics
-from nengo_mif.tf_ops import TFOps
 from nengo_mif.neurons import MIF, MIF2
+from nengo_mif.tf_ops import TFOps
 
 
 class MIFBuilder(TFNeuronBuilder):

@@ -28,7 +28,7 @@ from nengo.utils.filter_design import cont2discrete
 from nengo_mif import dynamics
 from nengo_mif._quiet import import_tensorflow
 from nengo_mif.neurons import MIF, MIF2
-from nengo_mif.registry import threshold
+from nengo_mif.registry import initial_state, threshold
 
 tf = import_tensorflow()
 from nengo_mif.tf_ops import TFOps  # noqa: E402
@@ -91,9 +91,8 @@ class NeuronMaths:
 
     def initial_state(self, n_neurons: int, seed: int | None) -> list[np.ndarray]:
         """nengo's rule: draw each state variable from the type's distribution."""
-        rng = np.random.RandomState(seed)
-        state = self.neuron.make_state(n_neurons, rng, dtype=self.dtype.as_numpy_dtype)
-        return [np.asarray(state[name]) for name in self.state_names]
+        state = initial_state(self.neuron, n_neurons, seed, self.dtype.as_numpy_dtype)
+        return [state[name] for name in self.state_names]
 
 
 @maths_for(nengo.RectifiedLinear)
@@ -357,17 +356,10 @@ class Lowpass(tf.keras.layers.Layer):
     def call(self, x):
         a = tf.constant(self.a, self.dtype)
         b = tf.constant(self.b, self.dtype)
-        xs = tf.unstack(x, axis=1) if x.shape[1] is not None else None
-        if xs is None:  # unknown length: a scan over time
-            ys = tf.scan(lambda y, xt: a * y + b * xt, tf.experimental.numpy.moveaxis(x, 1, 0),
-                         initializer=tf.zeros_like(x[:, 0]))
-            y = tf.experimental.numpy.moveaxis(ys, 0, 1)
-        else:
-            y_t, out = tf.zeros_like(xs[0]), []
-            for x_t in xs:
-                y_t = a * y_t + b * x_t
-                out.append(y_t)
-            y = tf.stack(out, axis=1)
+        # a loop over time, not unrolled: XLA compiles it in constant time
+        ys = tf.scan(lambda y, x_t: a * y + b * x_t, tf.experimental.numpy.moveaxis(x, 1, 0),
+                     initializer=tf.zeros_like(x[:, 0]))
+        y = tf.experimental.numpy.moveaxis(ys, 0, 1)
         if self.delay:
             y = tf.concat([tf.zeros_like(y[:, :1]), y[:, :-1]], axis=1)
         return y

@@ -10,10 +10,12 @@ module loads nengo core only.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import nengo
+import numpy as np
 
 from nengo_mif.neurons import MIF, MIF2
 
@@ -96,6 +98,38 @@ def threshold(neuron: nengo.neurons.NeuronType) -> float:
     if hasattr(neuron, "rheobase"):
         return neuron.rheobase()
     return 1.0 if isinstance(neuron, (nengo.LIF, nengo.LIFRate)) else 0.0
+
+
+def initial_state(neuron: nengo.neurons.NeuronType, n_neurons: int, seed: int | None,
+                  dtype=np.float32) -> dict[str, np.ndarray]:
+    """The initial state of a layer of neurons, drawn by nengo's rule.
+
+    Both engines take a layer's state from here (layer ``i`` with ``seed + i``), so
+    they start equal and give the same spikes.
+
+    Returns
+    -------
+    state : dict of np.ndarray
+        Each state variable by name, shape ``(n_neurons,)``.
+    """
+    if not neuron.spiking:
+        return {}
+    state = neuron.make_state(n_neurons, np.random.RandomState(seed), dtype=dtype)
+    return {name: np.asarray(state[name]) for name in neuron.state}
+
+
+def with_initial_state(neuron: nengo.neurons.NeuronType,
+                       state: dict[str, np.ndarray]) -> nengo.neurons.NeuronType:
+    """A copy of ``neuron`` that starts from ``state`` (arrays by state name).
+
+    Returns
+    -------
+    neuron : nengo.neurons.NeuronType
+    """
+    neuron = copy.copy(neuron)
+    # initial_state is read-only once set; the copy is ours (as nengo_dl.Converter does)
+    type(neuron).initial_state.data[neuron] = {k: np.asarray(v) for k, v in state.items()}
+    return neuron
 
 
 @register("relu", spiking="spiking-relu", spiking_scale=100.0, loihi="direct")

@@ -8,6 +8,7 @@ nor NengoDL; the modules that need them (`engine`, `train`, `evaluate`,
 from nengo_mif.networks.config import EvalConfig, TrainConfig
 from nengo_mif.networks.data import DATASETS, DataError, Dataset, load_dataset
 from nengo_mif.networks.run import Run
+
 from nengo_mif.registry import REGISTRY, neuron_type
 
 __all__ = ["DATASETS", "Dataset", "DataError", "EvalConfig", "load_dataset", "REGISTRY",

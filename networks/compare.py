@@ -21,6 +21,7 @@ from nengo_mif.networks.config import EvalConfig, TrainConfig  # noqa: E402
 from nengo_mif.networks.evaluate import evaluate  # noqa: E402
 from nengo_mif.networks.run import Run  # noqa: E402
 from nengo_mif.networks.train import train  # noqa: E402
+
 from nengo_mif.registry import record  # noqa: E402
 
 

@@ -12,9 +12,11 @@ import math
 from dataclasses import dataclass, field, fields
 
 from nengo_mif.networks.data import DATASETS
+
 from nengo_mif.registry import REGISTRY, record
 
 ENGINES = ("keras", "nengo-dl")
+#: the built-in models (`networks.models.MODELS`; more can be registered there)
 MODEL_NAMES = ("mnist_cnn", "cifar_cnn", "cifar_deep")
 
 
@@ -73,7 +75,6 @@ class TrainConfig:
 
     def __post_init__(self):
         _check_choice("dataset", self.dataset, DATASETS)
-        _check_choice("model", self.model, MODEL_NAMES)
         _check_choice("engine", self.engine, ENGINES)
         record(self.neuron)  # a clear error naming the registered types
         _check_number("epochs", self.epochs, 1, integer=True)

@@ -18,7 +18,7 @@ import numpy as np
 from nengo_dl import compat
 
 from nengo_mif.layers import tf
-from nengo_mif.registry import neuron_type, threshold
+from nengo_mif.registry import initial_state, neuron_type, threshold, with_initial_state
 
 
 def flat(x: np.ndarray) -> np.ndarray:
@@ -55,6 +55,7 @@ class Converted:
     input: nengo.Node
     output: nengo.Probe
     layer_probes: dict[str, nengo.Probe]
+    threshold_offset: float = 0.0  # J_th / gain, added to the neuron layers' biases
 
     @property
     def net(self) -> nengo.Network:
@@ -68,14 +69,16 @@ class Converted:
 def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
             synapse: float | None = None, scale_firing_rates: float | None = None,
             smoothing: float | None = None, probe_layers: str | None = None,
-            gain_factor: float = 1.0) -> Converted:
+            gain_factor: float = 1.0, seed: int | None = None) -> Converted:
     """Convert ``model`` with every ReLU swapped for the named neuron type.
 
-    Each neuron's own bias is fixed at its type's threshold and the Keras
-    pre-activation ``z`` drives ``J = J_th + scale * z`` (dense biases move onto a
-    connection from a constant node, as NengoDL already does for convolutions), so
-    ``z = 0`` sits at the firing threshold, as for ReLU. ``gain_factor`` further
+    The Keras pre-activation ``z`` drives ``J = J_th + scale * z``, so ``z = 0`` sits
+    at the firing threshold, as for ReLU: ``J_th / gain`` is added to the biases of
+    the neuron layers (`keras_weights_from_sim` takes it off again) and reaches the
+    neurons through the gain, while their own bias stays 0. ``gain_factor`` further
     multiplies every neuron's input gain (used when mapping to another neuron type).
+    With a ``seed``, neuron layer ``i`` starts from `registry.initial_state` drawn
+    with ``seed + i``, as in the Keras engine, so both engines give the same spikes.
 
     Returns
     -------
@@ -83,23 +86,35 @@ def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
     """
     kind = neuron if isinstance(neuron, nengo.neurons.NeuronType) else neuron_type(neuron)
     scale = scale_firing_rates or 1.0
+    j_th = threshold(kind)
+    # the model the network is made from (same layer names); converter.layers keys it
+    offset = j_th / (scale * gain_factor)  # reaches J through the gain
+    model = _with_threshold_bias(model, offset)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Firing rate scaling")
         converter = nengo_dl.Converter(
-            model, swap_activations={tf.nn.relu: kind}, scale_firing_rates=scale_firing_rates,
+            model, swap_activations={layer.activation: kind for layer in neuron_layers(model)},
+            scale_firing_rates=scale_firing_rates,
             synapse=None if synapse is None else nengo.Lowpass(synapse))
-    j_th = threshold(kind)
     with converter.net:
-        nengo_dl.configure_settings(lif_smoothing=smoothing, stateful=False, trainable=None)
+        # no trainable=None here: that would replace the Converter's own config and
+        # lose its non-trainable marks, which makes NengoDL's graph ~4x slower
+        nengo_dl.configure_settings(lif_smoothing=smoothing, stateful=False)
         for ens in converter.net.all_ensembles:
             if isinstance(ens.bias, np.ndarray):
+                # a dense layer's bias: onto a constant node, as the Converter does for
+                # convolutions (a non-zero neuron bias also slows NengoDL's graph ~3x)
                 bias_node = nengo.Node([1.0], label=f"{ens.label}.bias")
                 nengo.Connection(bias_node, ens.neurons, synapse=None,
                                  transform=(ens.bias / scale)[:, None])
-            ens.bias = np.full(ens.n_neurons, j_th)
+                ens.bias = nengo.dists.Choice([0.0])
             if gain_factor != 1.0:
                 ens.gain = nengo.dists.Choice([scale * gain_factor])
-            converter.net.config[ens.neurons].trainable = False
+        if seed is not None:
+            for i, layer in enumerate(neuron_layers(model)):
+                ens = converter.layers[layer.output].ensemble
+                state = initial_state(ens.neuron_type, ens.n_neurons, seed + i)
+                ens.neuron_type = with_initial_state(ens.neuron_type, state)
         output = converter.outputs[model.layers[-1].output]
         if synapse is not None:
             output.synapse = nengo.Lowpass(synapse)
@@ -116,7 +131,23 @@ def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
                 probes[layer.name] = nengo.Probe(total, label=layer.name)
             else:
                 probes[layer.name] = nengo.Probe(neurons, label=layer.name)
-    return Converted(model, converter, converter.inputs[model.input], output, probes)
+    return Converted(model, converter, converter.inputs[model.input], output, probes,
+                     offset)
+
+
+def _with_threshold_bias(model: tf.keras.Model, offset: float) -> tf.keras.Model:
+    """A copy of ``model`` whose neuron layers' biases are raised by ``offset``."""
+    if offset == 0:
+        return model
+    copy = tf.keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for layer in neuron_layers(copy):
+        if not getattr(layer, "use_bias", False):
+            raise ValueError(f"layer {layer.name!r} has no bias, so the neuron threshold "
+                             "cannot be folded into it; use use_bias=True")
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, bias + offset])
+    return copy
 
 
 def _weight_connections(conv: Converted) -> dict[str, tuple]:
@@ -162,6 +193,9 @@ def keras_weights_from_sim(sim: nengo_dl.Simulator, conv: Converted) -> dict[str
             kernel = kernel.T  # the Converter's Dense transform is the kernel transposed
         arrays = [kernel.reshape(layer.get_weights()[0].shape)]
         if bias_conn is not None:
-            arrays.append(np.asarray(values[bias_conn])[:, 0])
+            bias = np.asarray(values[bias_conn])[:, 0]
+            if layer in neuron_layers(conv.model):
+                bias = bias - conv.threshold_offset
+            arrays.append(bias)
         weights[name] = arrays
     return weights

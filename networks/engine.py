@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import nengo
 import numpy as np
 
-from nengo_mif.layers import Lowpass, RateActivation, SpikingActivation, check_finite, tf
+from nengo_mif.layers import (
+    Lowpass,
+    RateActivation,
+    SpikingActivation,
+    check_finite,
+    tf,
+)
 
 layers = tf.keras.layers
 

@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-from nengo_mif.layers import tf
 from nengo_mif.networks.config import ConfigError, EvalConfig
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
+
+from nengo_mif.layers import tf
 from nengo_mif.registry import neuron_type, record
 
 ENERGY_DEVICES = ("cpu", "gpu", "loihi")
@@ -85,11 +85,10 @@ def _keras_spiking(model, kind, x, config, scale):
 
 def _nengo_dl(model, kind, x, config, scale, rate):
     import nengo_dl
-
     from nengo_mif.networks.conversion import convert, flat
 
     conv = convert(model, kind, synapse=None if rate else config.synapse,
-                   scale_firing_rates=scale, probe_layers="sum")
+                   scale_firing_rates=scale, probe_layers="sum", seed=config.seed)
     n_steps = 1 if rate else config.n_steps
     batch = min(config.batch_size, len(x))
     if len(x) % batch:

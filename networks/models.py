@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from nengo_mif._quiet import import_tensorflow
 
 tf = import_tensorflow()

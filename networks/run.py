@@ -13,7 +13,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import ConfigError, TrainConfig
 from nengo_mif.networks.data import Dataset, load_dataset

@@ -17,13 +17,24 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-
-from nengo_mif.layers import tf
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import ConfigError, TrainConfig
 from nengo_mif.networks.data import Dataset
-from nengo_mif.networks.models import build_model, conversion_model, fold_for_conversion, needs_folding
-from nengo_mif.networks.run import keras_arrays, layer_weights, set_layer_weights, training_data
+from nengo_mif.networks.models import (
+    MODELS,
+    build_model,
+    conversion_model,
+    fold_for_conversion,
+    needs_folding,
+)
+from nengo_mif.networks.run import (
+    keras_arrays,
+    layer_weights,
+    set_layer_weights,
+    training_data,
+)
+
+from nengo_mif.layers import tf
 from nengo_mif.registry import neuron_type
 
 log = logging.getLogger(__name__)
@@ -79,7 +90,6 @@ class NengoDLFit:
 
     def __init__(self, model, config: TrainConfig):
         import nengo_dl
-
         from nengo_mif.networks.conversion import convert
 
         kind = neuron_type(config.neuron)
@@ -189,6 +199,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
             raise ConfigError(f"{run_dir} was trained with other settings ("
                               + "; ".join(diff) + "); resume with the same settings or "
                               "choose another --run-dir")
+    if config.model not in MODELS:
+        raise ConfigError(f"unknown model {config.model!r}; choose one of {', '.join(MODELS)}")
     checkpoint.check_writable(run_dir)
     seed_everything(config.seed)
     data = training_data(config)

@@ -4,11 +4,14 @@ import nengo
 import numpy as np
 import pytest
 import tensorflow as tf
+from nengo_mif.deploy.config import DeployConfig
 from nengo_mif.deploy.mapping import fit_lif
 from nengo_mif.deploy.placement import DeployError, block_shape_for, place
-from nengo_mif.deploy.run import DeployConfig, deploy
+from nengo_mif.deploy.run import deploy
 from nengo_mif.networks import models
-from nengo_mif.networks.train import TrainConfig, convert, train
+from nengo_mif.networks.config import TrainConfig
+from nengo_mif.networks.conversion import convert
+from nengo_mif.networks.train import train
 
 from nengo_mif import MIF, MIF2
 

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from nengo_mif.networks import checkpoint
+from nengo_mif.networks.config import MODEL_NAMES, TrainConfig
 from nengo_mif.networks.models import (
+    MODELS,
     cifar_cnn,
     cifar_deep,
     fold_for_conversion,
     mnist_cnn,
 )
-from nengo_mif.networks.train import TrainConfig, train
+from nengo_mif.networks.train import train
 
 from nengo_mif.cli import main
 
@@ -47,7 +49,8 @@ def test_train_config_validation():
 
 def test_checkpoint_is_atomic_and_single(tmp_path):
     for epoch in (1, 2):
-        checkpoint.save_epoch(tmp_path, dict(epochs_done=epoch), {"w": np.ones(3) * epoch})
+        checkpoint.save_epoch(tmp_path, dict(config={}, epochs_done=epoch),
+                              {"w": np.ones(3) * epoch})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params-e002.npz", "state.json"]
     state, arrays = checkpoint.load_params(tmp_path)
     assert state["epochs_done"] == 2 and arrays["w"][0] == 2
@@ -61,7 +64,7 @@ def test_resume_and_determinism(tmp_path):
     first = train(small(epochs=1), tmp_path / "a", verbose=False)
     with pytest.raises(FileExistsError, match="--resume"):
         train(small(epochs=2), tmp_path / "a", verbose=False)
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(ValueError, match="other settings.*seed: run has 0, asked for 1"):
         train(small(epochs=2, seed=1), tmp_path / "a", resume=True, verbose=False)
     resumed = train(small(epochs=2), tmp_path / "a", resume=True, verbose=False)
     assert resumed["history"][0] == first["history"][0] and resumed["epochs_done"] == 2
@@ -115,14 +118,15 @@ def test_cli_help_lists_commands(capsys):
 
 def test_rate_regulariser_trains(tmp_path):
     """With the firing-rate regulariser on, every neuron layer gets a loss term."""
-    import nengo_dl
-    from nengo_mif.networks.neuron_types import neuron_type
-    from nengo_mif.networks.train import _compile, conversion_model, convert
+    from nengo_mif.networks.models import conversion_model
+    from nengo_mif.networks.train import KerasFit
 
     cfg = small(rate_reg=0.01, target_rate=300.0)
-    conv = convert(conversion_model(cfg, (28, 28, 1), 10), "mif", probe_layers=True)
-    with nengo_dl.Simulator(conv.net, minibatch_size=10, progress_bar=False) as sim:
-        _compile(sim, conv, cfg, neuron_type("mif"))
-        assert len(sim.keras_model.loss) == 1 + 3  # output + conv0..conv2
+    fit = KerasFit(conversion_model("mnist_cnn", (28, 28, 1), 10), cfg)
+    assert len(fit.rate.losses) == 3  # conv0..conv2
     state = train(cfg, tmp_path, verbose=False)
     assert np.isfinite(state["history"][0]["loss"])
+
+
+def test_model_names_match_the_models():
+    assert set(MODEL_NAMES) == set(MODELS)

@@ -175,3 +175,25 @@ def test_mif_closed_form_equals_event_loop(dt, kwargs, rng):
     np.testing.assert_array_equal(x1, x2)
     np.testing.assert_allclose(v1, v2, atol=1e-9)
     np.testing.assert_allclose(dynamics.mif_rate(c, J), dynamics.rate(c, J), rtol=1e-9)
+
+
+@pytest.mark.parametrize("params", [{}, dict(t_m2=1e-7), dict(r2_on=1e4),
+                                    dict(t_m2=5e-3, e_reset=-2.0)])
+@pytest.mark.parametrize("dt", [1e-4, 1e-3, 1e-2])
+def test_mif2_cycle_step_equals_the_general_event_loop(params, dt):
+    """`cycle_step` (MIF2's step) reads the end state off one cycle; `step` loops."""
+    from nengo_mif import dynamics
+
+    c = MIF2(**params).circuit()
+    rng = np.random.RandomState(0)
+    n = 4000
+    J = np.concatenate([rng.uniform(-5, 50, n // 2), 10 ** rng.uniform(-1, 3.7, n // 2)])
+    v = rng.uniform(-0.5, 1, n)
+    x1 = (rng.rand(n) < 0.3) * 1.0
+    x2 = (rng.rand(n) < 0.5) * 1.0
+    m2 = x2 * rng.uniform(0, c.t_m2, n)
+    ref = dynamics.step(c, dt, J, v, x1, x2, m2)
+    out = dynamics.cycle_step(c, dt, J, v, x1, x2, m2)
+    assert ref[0].sum() > 100
+    for a, b in zip(out, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)

