@@ -31,20 +31,36 @@ from nengo_mif import dynamics
 __all__ = ["LIF", "MIF", "MIF2", "circuit_lif"]
 
 
+class FiniteParam(NumberParam):
+    """A `NumberParam` that names the parameter when given NaN or inf (``-inf`` allowed
+    only where ``allow_neg_inf``), instead of failing inside nengo's comparisons."""
+
+    def __init__(self, name, allow_neg_inf=False, **kwargs):
+        super().__init__(name, **kwargs)
+        self.allow_neg_inf = allow_neg_inf
+
+    def coerce(self, instance, value):
+        if isinstance(value, (int, float, np.number)) and not np.isfinite(value) and not (
+                self.allow_neg_inf and value == -np.inf):
+            raise ValidationError(f"must be a finite number; got {value}", attr=self.name,
+                                  obj=instance)
+        return super().coerce(instance, value)
+
+
 class _Memristive(NeuronType):
     """Shared machinery of the memristive neurons (parameters of M1 and C)."""
 
     negative = False
     spiking = True
 
-    r_on = NumberParam("r_on", low=0, low_open=True)
-    r_off = NumberParam("r_off", low=0, low_open=True)
-    capacitance = NumberParam("capacitance", low=0, low_open=True)
-    e_rest = NumberParam("e_rest")
-    v_on = NumberParam("v_on")
-    v_off = NumberParam("v_off")
-    min_voltage = NumberParam("min_voltage", optional=True)
-    amplitude = NumberParam("amplitude", low=0, low_open=True)
+    r_on = FiniteParam("r_on", low=0, low_open=True)
+    r_off = FiniteParam("r_off", low=0, low_open=True)
+    capacitance = FiniteParam("capacitance", low=0, low_open=True)
+    e_rest = FiniteParam("e_rest")
+    v_on = FiniteParam("v_on")
+    v_off = FiniteParam("v_off")
+    min_voltage = FiniteParam("min_voltage", allow_neg_inf=True, optional=True)
+    amplitude = FiniteParam("amplitude", low=0, low_open=True)
 
     def __init__(
         self,
@@ -82,6 +98,13 @@ class _Memristive(NeuronType):
                 attr="v_off",
                 obj=self,
             )
+
+    def _check_min_voltage(self):
+        if not self.v_min < self.v_hold:
+            raise ValidationError(
+                f"must lie below the normalised hold voltage v_hold = {self.v_hold:g}, or "
+                f"the simulated rate no longer follows rates(); got {self.v_min:g}",
+                attr="min_voltage", obj=self)
 
     # ---- derived, dimensionless constants (also read by the NengoDL builder) ----
     @property
@@ -126,15 +149,20 @@ class _Memristive(NeuronType):
         max_rates = np.array(max_rates, dtype=float, copy=False, ndmin=1)
         intercepts = np.array(intercepts, dtype=float, copy=False, ndmin=1)
         j_th = self.rheobase()
-        hi_rate = dynamics.rate(self.circuit(), np.array([self._j_peak()]))[0]
-        if np.any(max_rates >= hi_rate) or np.any(max_rates <= 0):
+        lo_rate, hi_rate = dynamics.rate(self.circuit(), np.array([self._j_low(), self._j_peak()]))
+        if not np.all((max_rates > lo_rate) & (max_rates < hi_rate)):
             raise ValidationError(
-                f"max_rates must lie in (0, {hi_rate:.4g}) Hz for this neuron "
-                "(above that the leak memristor latches on and the neuron falls "
-                "silent); lower max_rates or r_on",
+                f"max_rates must lie in ({lo_rate:.4g}, {hi_rate:.4g}) Hz for this neuron "
+                f"(got {max_rates[~((max_rates > lo_rate) & (max_rates < hi_rate))][:3]}): "
+                "slower rates need an input closer to the rheobase than float64 resolves, "
+                "faster ones latch the leak memristor on",
                 attr="max_rates",
                 obj=self,
             )
+        if not np.all(np.isfinite(intercepts) & (intercepts < 1)):
+            raise ValidationError(f"intercepts must be finite and below 1; got "
+                                  f"{intercepts[~(np.isfinite(intercepts) & (intercepts < 1))][:3]}",
+                                  attr="intercepts", obj=self)
         j_max = self._invert_rate(max_rates)
         gain = (j_th - j_max) / (intercepts - 1.0)
         bias = j_max - gain
@@ -151,8 +179,13 @@ class _Memristive(NeuronType):
         # Input where the on-state asymptote reaches v_hold: beyond it M1 latches on.
         return float(0.999 * self.g1_on * self.v_hold)
 
+    def _j_low(self) -> float:
+        # the smallest input above the rheobase that float64 tells apart from it
+        j_th = self.rheobase()
+        return float(j_th + 1e-12 * max(1.0, abs(j_th)))
+
     def _invert_rate(self, target):
-        lo = np.full_like(target, self.rheobase())
+        lo = np.full_like(target, self._j_low())
         hi = np.full_like(target, self._j_peak())
         c = self.circuit()
         for _ in range(100):
@@ -234,6 +267,7 @@ class MIF(_Memristive):
             r_on, r_off, capacitance, e_rest, v_on, v_off, min_voltage, amplitude,
             initial_state,
         )
+        self._check_min_voltage()
 
     def step(self, dt, J, output, voltage, memristor):
         self._check_input(J)
@@ -285,10 +319,10 @@ class MIF2(_Memristive):
         "m2_time": Choice([0]),
     }
 
-    r2_on = NumberParam("r2_on", low=0, low_open=True)
-    r2_off = NumberParam("r2_off", low=0, low_open=True)
-    e_reset = NumberParam("e_reset")
-    t_m2 = NumberParam("t_m2", low=0, low_open=True)
+    r2_on = FiniteParam("r2_on", low=0, low_open=True)
+    r2_off = FiniteParam("r2_off", low=0, low_open=True)
+    e_reset = FiniteParam("e_reset")
+    t_m2 = FiniteParam("t_m2", low=0, low_open=True)
 
     def __init__(
         self,
@@ -327,6 +361,7 @@ class MIF2(_Memristive):
                 attr="e_reset",
                 obj=self,
             )
+        self._check_min_voltage()
 
     @property
     def g2_on(self) -> float:

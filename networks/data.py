@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +66,11 @@ def keras_cache_dir() -> Path:
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (optionally gzipped), as used by MNIST and Fashion-MNIST."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e}); download it again") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     ndim = raw[3]
@@ -118,8 +122,13 @@ def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int
     order = np.random.RandomState(seed).permutation(len(y))
     x = _images(x[order].reshape(-1, 28, 28))
     y = y[order].astype(np.int64)
-    test = load_idx_split(Path(data_dir), "t10k") if data_dir is not None else None
-    if test is not None:
+    if data_dir is not None:
+        test = load_idx_split(Path(data_dir), "t10k")
+        if test is None:
+            raise DataError(f"mnist-5k: --data-dir {data_dir} holds no official MNIST test "
+                            "set (t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]);"
+                            " fix the path, or leave --data-dir out to test on images held "
+                            "out of the 5k subset")
         return Dataset("mnist-5k", x, y, *test, "official MNIST 10k test set")
     # stratified hold-out so every class is tested
     rng = np.random.RandomState(seed)
@@ -131,13 +140,20 @@ def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int
                    f"{len(held)} images held out of the 5k subset")
 
 
+def _npz(path: Path):
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e}); download it again") from e
+
+
 def load_mnist(data_dir: Path | None = None) -> Dataset:
     looked = []
     for directory in ([Path(data_dir)] if data_dir else []) + [keras_cache_dir()]:
         looked.append(directory)
         npz = directory / "mnist.npz"
         if npz.exists():
-            with np.load(npz) as f:
+            with _npz(npz) as f:
                 return Dataset("mnist", _images(f["x_train"]), f["y_train"].astype(np.int64),
                                _images(f["x_test"]), f["y_test"].astype(np.int64),
                                "official MNIST 10k test set")
@@ -161,8 +177,11 @@ def load_fashion_mnist(data_dir: Path | None = None) -> Dataset:
 
 
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e}); download it again") from e
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(b"labels", batch.get("labels"))
     if data is None or labels is None:

@@ -170,7 +170,7 @@ class SpikingNet:
         return np.concatenate(outputs), {k: np.concatenate(v) for k, v in counts.items()}
 
     def __post_init__(self):
-        self._predict = tf.function(lambda x: self.model(x, training=False), jit_compile=True)
+        self._predict = tf.function(lambda x: self.model(x, training=False))
 
 
 def spiking_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,

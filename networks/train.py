@@ -66,7 +66,7 @@ class KerasFit:
                                        * tf.reduce_mean(tf.square(layer.output - target)))
         self.rate.compile(tf.keras.optimizers.Adam(config.learning_rate),
                           tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=["accuracy"], jit_compile=True)
+                          metrics=["accuracy"])
         self.batch_size = config.batch_size
 
     def fit_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

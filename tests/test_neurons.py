@@ -145,16 +145,20 @@ def test_ensemble_max_rates_intercepts(Neuron):
 def test_mif2_refractory_hyperpolarises():
     """After a MIF2 spike the membrane is pulled below rest while M2 is on."""
     neuron = MIF2()
-    with nengo.Network() as net:
-        ens = nengo.Ensemble(1, 1, neuron_type=neuron, gain=[1.0], bias=[2.0],
-                             encoders=[[1.0]])
-        pv = nengo.Probe(ens.neurons, "voltage")
-        px = nengo.Probe(ens.neurons, "memristor2")
-    with nengo.Simulator(net, dt=1e-4, progress_bar=False) as sim:
-        sim.run(0.05)
-    v, x2 = sim.data[pv][:, 0], sim.data[px][:, 0]
-    assert v.min() < 0 and x2.max() == 1 and x2.min() == 0
-    assert np.all(v[x2 == 1] < 0.5)
+    for seed in range(20):
+        with nengo.Network(seed=seed) as net:
+            ens = nengo.Ensemble(1, 1, neuron_type=neuron, gain=[1.0], bias=[2.0],
+                                 encoders=[[1.0]])
+            pv = nengo.Probe(ens.neurons, "voltage")
+            px1 = nengo.Probe(ens.neurons, "memristor1")
+            px2 = nengo.Probe(ens.neurons, "memristor2")
+        with nengo.Simulator(net, dt=1e-4, progress_bar=False) as sim:
+            sim.run(0.05)
+        v, x1, x2 = (sim.data[p][:, 0] for p in (pv, px1, px2))
+        assert v.min() < 0 and x2.max() == 1 and x2.min() == 0
+        # once M1 has discharged the membrane to v_hold (0.2 us after the spike), M2
+        # holds it there or below; a step may end inside that discharge (x1 = 1)
+        assert np.all(v[(x2 == 1) & (x1 == 0)] <= neuron.v_hold)
 
 
 @pytest.mark.parametrize("dt", [1e-4, 1e-3, 1e-2])
