@@ -2,6 +2,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+# nengo's own generic neuron-type tests, on MIF and MIF2 (tests/nengo_suite.ini)
+NENGO_SUITE := $(BIN)/python -m pytest -c tests/nengo_suite.ini --rootdir . -q \
+	--pyargs nengo.tests.test_neurons nengo.tests.test_ensemble -k "MIF"
 
 .PHONY: demo test lint benchmark clean
 
@@ -16,6 +19,8 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(NENGO_SUITE)
+	$(NENGO_SUITE) -o nengo_simulator=nengo_dl.Simulator
 	$(BIN)/python -m pytest -q
 
 benchmark: $(BIN)/.installed

@@ -19,10 +19,13 @@ import warnings
 from pathlib import Path
 
 from nengo_mif.networks import checkpoint
+from nengo_mif.networks.config import EvalConfig, TrainConfig
 from nengo_mif.networks.data import load_dataset
-from nengo_mif.networks.evaluate import EvalConfig, evaluate
-from nengo_mif.networks.neuron_types import SPIKING_COUNTERPART
-from nengo_mif.networks.train import TrainConfig, train, validation_data
+from nengo_mif.networks.evaluate import evaluate
+from nengo_mif.networks.run import validation_data
+from nengo_mif.networks.train import train
+
+from nengo_mif.registry import record
 
 
 def main(argv=None) -> dict:
@@ -48,7 +51,8 @@ def main(argv=None) -> dict:
     test = load_dataset(args.dataset, args.data_dir)
     rows = []
     for neuron in args.neurons:
-        cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, neuron=neuron,
+        data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+        cfg = TrainConfig(dataset=args.dataset, data_dir=data_dir, neuron=neuron,
                           epochs=args.epochs, max_train=args.max_train,
                           validation=args.validation)
         run_dir = out / neuron
@@ -56,7 +60,7 @@ def main(argv=None) -> dict:
         if state is None or state["epochs_done"] < cfg.epochs:
             state = train(cfg, run_dir, resume=state is not None)
         val = validation_data(cfg)
-        spiking = SPIKING_COUNTERPART.get(neuron, neuron)
+        spiking = record(neuron).spiking
         sweep = []
         scales = args.relu_scales if spiking == "spiking-relu" else args.scales
         for synapse, scale in itertools.product(args.synapses, scales):

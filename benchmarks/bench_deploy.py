@@ -15,10 +15,12 @@ import json
 import warnings
 from pathlib import Path
 
-from nengo_mif.deploy.run import DeployConfig, deploy, format_report
+from nengo_mif.deploy.config import DeployConfig
+from nengo_mif.deploy.run import deploy, format_report
 from nengo_mif.networks import checkpoint
+from nengo_mif.networks.config import EvalConfig
 from nengo_mif.networks.data import load_dataset
-from nengo_mif.networks.evaluate import EvalConfig, evaluate
+from nengo_mif.networks.evaluate import evaluate
 
 
 def main(argv=None) -> dict:
