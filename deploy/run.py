@@ -160,7 +160,7 @@ def deploy(run_dir, config: DeployConfig, data: Dataset | None = None,
         build_s = time.perf_counter() - start
         resources = resource_table(sim, placement)
         start = time.perf_counter()
-        for _ in tqdm(range(n), desc=f"loihi {config.target}", disable=not progress,
+        for _ in tqdm(range(n), desc=f"loihi {config.target}", disable=None if progress else True,
                       leave=False):
             sim.run_steps(config.n_steps)
         run_s = time.perf_counter() - start

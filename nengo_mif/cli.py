@@ -158,22 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a trained run spiking (or rate)")
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--out", help="report JSON (default: in the run dir)")
-    _add_fields(p, EvalConfig)
-    p.set_defaults(func=cmd_evaluate)
+    _report_command(sub, "evaluate", "evaluate a trained run spiking (or rate)", EvalConfig,
+                    cmd_evaluate)
 
     p = sub.add_parser("figures", help="single-neuron figures: sine responses, rate curves")
     p.add_argument("--out-dir", default="results/figures")
     p.set_defaults(func=cmd_figures)
 
-    p = sub.add_parser("deploy", help="run a trained network on Loihi (or its emulator)")
+    _report_command(sub, "deploy", "run a trained network on Loihi (or its emulator)",
+                    DeployConfig, cmd_deploy)
+    return parser
+
+
+def _report_command(sub, name: str, help_text: str, config_class, func) -> None:
+    """A command that reads a run, takes a config's options and writes a report."""
+    p = sub.add_parser(name, help=help_text)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", help="report JSON (default: in the run dir)")
-    _add_fields(p, DeployConfig)
-    p.set_defaults(func=cmd_deploy)
-    return parser
+    _add_fields(p, config_class)
+    p.set_defaults(func=func)
 
 
 def _user_errors() -> tuple[type, ...]:

@@ -82,7 +82,10 @@ class NeuronMaths:
 
     ``rate(J)`` and ``step(dt, J, *state)`` exclude the amplitude; ``step`` returns
     ``(n_spikes, *state)`` with the state in the order of the type's ``state`` dict.
+    ``fuse`` says whether XLA fusion pays for the rate curve (not for ReLU's one op).
     """
+
+    fuse = True
 
     def __init__(self, neuron, smoothing, dtype):
         self.neuron = neuron
@@ -111,6 +114,8 @@ class NeuronMaths:
 @maths_for(nengo.RectifiedLinear)
 class RectifiedLinearMaths(NeuronMaths):
     """ReLU; its spiking counterpart integrates ``J dt`` and spikes per whole unit."""
+
+    fuse = False
 
     def rate(self, J):
         return tf.nn.relu(J)
@@ -216,8 +221,7 @@ class RateActivation(tf.keras.layers.Layer):
         self.smoothing = smoothing
         self.maths = neuron_maths(self.neuron, smoothing, self.dtype)
         self.amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
-        self._rate = fused(lambda z: self.maths.rate(self.maths.j_th + self.scale * z)
-                           * self.amplitude)
+        self._rate = rate_function(self.maths, self.scale, self.amplitude)
 
     def call(self, z):
         return self._rate(z)
@@ -225,6 +229,40 @@ class RateActivation(tf.keras.layers.Layer):
     def get_config(self):
         return dict(super().get_config(), neuron=_neuron_config(self.neuron),
                     scale=self.scale, smoothing=self.smoothing)
+
+
+def rate_function(maths: NeuronMaths, scale: float, amplitude: float) -> Callable:
+    """``z -> amplitude * r(J_th + scale z)`` with its gradient, fused where it pays.
+
+    The rate curve acts element by element, so one XLA pass computes both the rate
+    and its slope (the derivative autodiff would build as a second graph of dozens of
+    operations), and the backward pass is a single multiply. Cheap curves (ReLU) run
+    as they are.
+
+    Returns
+    -------
+    rate : callable
+    """
+    def rate(z):
+        return maths.rate(maths.j_th + scale * z) * amplitude
+
+    if not maths.fuse:
+        return rate
+
+    def value_and_slope(z):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            r = rate(z)
+        return r, tape.gradient(r, z)
+
+    fused_value_and_slope = fused(value_and_slope)
+
+    @tf.custom_gradient
+    def fused_rate(z):
+        r, slope = fused_value_and_slope(z)
+        return r, lambda dy: dy * slope
+
+    return fused_rate
 
 
 class NonFiniteInput(tf.errors.InvalidArgumentError):

@@ -62,18 +62,8 @@ class _Memristive(NeuronType):
     min_voltage = FiniteParam("min_voltage", allow_neg_inf=True, optional=True)
     amplitude = FiniteParam("amplitude", low=0, low_open=True)
 
-    def __init__(
-        self,
-        r_on,
-        r_off,
-        capacitance,
-        e_rest,
-        v_on,
-        v_off,
-        min_voltage,
-        amplitude,
-        initial_state,
-    ):
+    def __init__(self, *, r_on, r_off, capacitance, e_rest, v_on, v_off, min_voltage,
+                 amplitude, initial_state):
         super().__init__(initial_state)
         self.r_on = r_on
         self.r_off = r_off
@@ -229,6 +219,8 @@ class MIF(_Memristive):
     on-state cannot pull ``v`` below ``v_off``: M1 latches on and the neuron is silent
     (depolarisation block), far above any useful input with the defaults.
 
+    Parameters are keyword-only.
+
     Parameters
     ----------
     r_on, r_off : float
@@ -253,6 +245,7 @@ class MIF(_Memristive):
 
     def __init__(
         self,
+        *,
         r_on=1e3,
         r_off=10e6,
         capacitance=0.2e-9,
@@ -264,8 +257,9 @@ class MIF(_Memristive):
         initial_state=None,
     ):
         super().__init__(
-            r_on, r_off, capacitance, e_rest, v_on, v_off, min_voltage, amplitude,
-            initial_state,
+            r_on=r_on, r_off=r_off, capacitance=capacitance, e_rest=e_rest, v_on=v_on,
+            v_off=v_off, min_voltage=min_voltage, amplitude=amplitude,
+            initial_state=initial_state,
         )
         self._check_min_voltage()
 
@@ -326,6 +320,7 @@ class MIF2(_Memristive):
 
     def __init__(
         self,
+        *,
         r_on=1e3,
         r_off=10e6,
         capacitance=0.2e-9,
@@ -341,8 +336,9 @@ class MIF2(_Memristive):
         initial_state=None,
     ):
         super().__init__(
-            r_on, r_off, capacitance, e_rest, v_on, v_off, min_voltage, amplitude,
-            initial_state,
+            r_on=r_on, r_off=r_off, capacitance=capacitance, e_rest=e_rest, v_on=v_on,
+            v_off=v_off, min_voltage=min_voltage, amplitude=amplitude,
+            initial_state=initial_state,
         )
         self.r2_on = r2_on
         self.r2_off = r2_off

@@ -3,7 +3,7 @@
 import nengo
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import tiny_cnn
 from nengo_mif.deploy.config import DeployConfig
 from nengo_mif.deploy.mapping import fit_lif
 from nengo_mif.deploy.placement import DeployError, block_shape_for, place
@@ -14,19 +14,6 @@ from nengo_mif.networks.conversion import convert
 from nengo_mif.networks.train import train
 
 from nengo_mif import MIF, MIF2
-
-
-def tiny_cnn(input_shape=(28, 28, 1), n_classes=10):
-    inp = tf.keras.Input(input_shape, name="input")
-    x = tf.keras.layers.Conv2D(8, 3, strides=2, activation=tf.nn.relu, name="conv0")(inp)
-    x = tf.keras.layers.Conv2D(16, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    return tf.keras.Model(inp, tf.keras.layers.Dense(n_classes, name="output")(x))
-
-
-@pytest.fixture
-def tiny_model(monkeypatch):
-    monkeypatch.setitem(models.MODELS, "tiny_cnn", tiny_cnn)
 
 
 @pytest.mark.parametrize("neuron", [MIF(amplitude=1e-3), MIF2(amplitude=2e-3)])

@@ -1,14 +1,11 @@
 """The Keras engine computes what NengoDL computes: rates, spikes, accuracy."""
 
-import subprocess
-import sys
-
 import nengo
 import nengo_dl
 import numpy as np
 import pytest
 import tensorflow as tf
-from nengo_mif.networks import models
+from conftest import run_python
 from nengo_mif.networks.config import EvalConfig, TrainConfig
 from nengo_mif.networks.conversion import convert
 from nengo_mif.networks.engine import EngineError, rate_model, spiking_model
@@ -137,44 +134,30 @@ def test_nonfinite_input_is_a_clear_error(neuron, images):
 
 
 def test_engine_loads_neither_nengo_dl_nor_loihi():
-    code = ("import sys, nengo_mif.networks.engine, nengo_mif.networks.evaluate, "
-            "nengo_mif.networks.train; "
-            "print(sorted(m for m in ('nengo_dl', 'nengo_loihi') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "[]"
+    assert run_python(
+        "import sys, nengo_mif.networks.engine, nengo_mif.networks.evaluate, "
+        "nengo_mif.networks.train; "
+        "print(sorted(m for m in ('nengo_dl', 'nengo_loihi') if m in sys.modules))") == "[]"
 
 
 def test_import_nengo_mif_loads_no_tensorflow():
-    code = ("import sys, nengo, nengo_mif, nengo_mif.networks; "
-            "nengo.Simulator(nengo.Network(), progress_bar=False); "
-            "print('tensorflow' in sys.modules, 'nengo_dl' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "False False"
+    assert run_python(
+        "import sys, nengo, nengo_mif, nengo_mif.networks; "
+        "nengo.Simulator(nengo.Network(), progress_bar=False); "
+        "print('tensorflow' in sys.modules, 'nengo_dl' in sys.modules)") == "False False"
 
 
 def test_nengo_dl_builders_register_when_nengo_dl_is_imported_later():
-    code = ("import nengo_mif, nengo_dl; from nengo_dl.neuron_builders import "
-            "SimNeuronsBuilder as S; print(S.TF_NEURON_IMPL[nengo_mif.MIF2].__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "MIF2Builder"
-
-
-def tiny_cnn(input_shape=(28, 28, 1), n_classes=10):
-    inp = tf.keras.Input(input_shape, name="input")
-    x = tf.keras.layers.Conv2D(8, 3, strides=2, activation=tf.nn.relu, name="conv0")(inp)
-    x = tf.keras.layers.Conv2D(16, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    return tf.keras.Model(inp, tf.keras.layers.Dense(n_classes, name="output")(x))
+    assert run_python(
+        "import nengo_mif, nengo_dl; from nengo_dl.neuron_builders import "
+        "SimNeuronsBuilder as S; print(S.TF_NEURON_IMPL[nengo_mif.MIF2].__name__)"
+    ) == "MIF2Builder"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("neuron", ["relu", "lif", "mif", "mif2"])
-def test_engines_agree_on_200_real_images(neuron, tmp_path, monkeypatch):
+def test_engines_agree_on_200_real_images(neuron, tmp_path, tiny_model):
     """Trained on one engine, evaluated on both: the same accuracy at 30 steps."""
-    monkeypatch.setitem(models.MODELS, "tiny_cnn", tiny_cnn)
     train(TrainConfig(model="tiny_cnn", neuron=neuron, epochs=2, max_train=2000), tmp_path,
           verbose=False)
     reports = {engine: evaluate(tmp_path, EvalConfig(n_test=200, n_steps=30, engine=engine),
@@ -186,3 +169,28 @@ def test_engines_agree_on_200_real_images(neuron, tmp_path, monkeypatch):
     for layer in ("conv0", "conv1"):
         np.testing.assert_allclose(k["layers"][layer]["spikes_per_image"],
                                    d["layers"][layer]["spikes_per_image"], rtol=2e-3)
+
+
+@pytest.mark.parametrize("name", ["lif", "mif", "mif2"])
+@pytest.mark.parametrize("smoothing", [None, 0.01])
+def test_fused_rate_gradient_is_the_rate_curves_slope(name, smoothing):
+    """One XLA pass gives rate and slope; they equal the unfused curve and its autodiff."""
+    from nengo_mif.layers import RateActivation
+
+    kind = neuron_type(name)
+    layer = RateActivation(kind, smoothing=smoothing)
+    j_th = layer.maths.j_th
+    # below, at and above threshold, near latch-up, and far beyond (|J| up to 1e6)
+    z = tf.constant(np.concatenate([np.linspace(-3, 40, 200), [0.0, 1e-7, 4990 - j_th,
+                                    5010 - j_th, 1e6, -1e6]]).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        fused = layer(z)
+        plain = layer.maths.rate(j_th + z) * layer.amplitude
+    np.testing.assert_allclose(fused, plain, rtol=1e-5)  # XLA reorders float32 ops
+    grad_fused = tape.gradient(fused, z).numpy()
+    grad_plain = tape.gradient(plain, z).numpy()
+    assert np.all(np.isfinite(grad_fused))
+    # the slope near latch-up is steep and ill-conditioned: rounding differs ~1e-5
+    np.testing.assert_allclose(grad_fused, grad_plain, rtol=1e-4, atol=1e-12)
+    assert grad_fused[50:150].max() > 0  # the curve rises above threshold
