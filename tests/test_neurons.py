@@ -201,3 +201,29 @@ def test_mif2_cycle_step_equals_the_general_event_loop(params, dt):
     assert ref[0].sum() > 100
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_mif_decodes_a_vector_as_well_as_lif():
+    """nengo's test_vector (3-D, 300 neurons, tolerance 0.1) sits near its tolerance for
+    every type; over seeds, MIF's decoding error is LIF's, not worse.
+
+    (Measured over 30 seeds: worst error LIF 0.098, MIF 0.097, MIF2 0.114.)
+    """
+    def worst_error(neuron_type, seed):
+        f = lambda t: [np.sin(6.3 * t), np.cos(6.3 * t), np.cos(6.3 * t) ** 2]  # noqa: E731
+        with nengo.Network(seed=seed) as m:
+            inp = nengo.Node(f)
+            a = nengo.Ensemble(300, 3, radius=1.5, neuron_type=neuron_type)
+            nengo.Connection(inp, a)
+            p = nengo.Probe(a, synapse=0.03)
+        with nengo.Simulator(m, progress_bar=False) as sim:
+            sim.run(1.0)
+        target = np.vstack(f(sim.trange())).T
+        delay, buf = 30, 100  # steps, as nengo's test: 0.03 s delay, 0.1 s ignored
+        return np.abs(sim.data[p][delay:] - target[:-delay])[buf:].max()
+
+    seeds = range(8)
+    lif = [worst_error(nengo.LIF(), s) for s in seeds]
+    mif = [worst_error(MIF(), s) for s in seeds]
+    assert np.mean(mif) < 1.1 * np.mean(lif)
+    assert max(mif) < 0.12
