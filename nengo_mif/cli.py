@@ -187,8 +187,9 @@ def _user_errors() -> tuple[type, ...]:
     from nengo_mif.networks.config import ConfigError
     from nengo_mif.networks.data import DataError
     from nengo_mif.networks.run import RunError
+    from nengo_mif.registry import UnknownNeuronType
 
-    errors = [CheckpointError, ConfigError, DataError, RunError, ValidationError,
+    errors = [CheckpointError, ConfigError, DataError, RunError, UnknownNeuronType, ValidationError,
               FileExistsError, FloatingPointError]
     if "nengo_mif.networks.train" in sys.modules:
         errors.append(sys.modules["nengo_mif.networks.train"].TrainingInterrupted)

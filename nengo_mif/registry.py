@@ -47,6 +47,10 @@ class NeuronRecord:
 REGISTRY: dict[str, NeuronRecord] = {}
 
 
+class UnknownNeuronType(ValueError):
+    """A neuron type name that is not registered; the message lists the choices."""
+
+
 def register(name: str, spiking: str | None = None, spiking_scale: float = 1.0,
              loihi: str | None = None) -> Callable:
     """Decorator: register ``factory`` under ``name``.
@@ -74,7 +78,8 @@ def record(name: str) -> NeuronRecord:
     record : NeuronRecord
     """
     if name not in REGISTRY:
-        raise ValueError(f"unknown neuron type {name!r}; choose one of {', '.join(REGISTRY)}")
+        raise UnknownNeuronType(f"unknown neuron type {name!r}; choose one of "
+                                f"{', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 

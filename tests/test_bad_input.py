@@ -107,12 +107,17 @@ def test_missing_run_says_train_first(tmp_path, capsys):
     assert "nengo-mif train" in cli_error(capsys, ["evaluate", "--run-dir", str(tmp_path)])
 
 
-def test_corrupt_data_files_name_the_file(tmp_path, capsys):
-    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\0" * 100)[:30])
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
+@pytest.mark.parametrize("damage", ["truncated", "not gzip"])
+def test_corrupt_data_files_name_the_file(tmp_path, capsys, damage):
+    images = np.random.RandomState(0).randint(0, 256, (50, 28, 28)).astype(np.uint8)
+    idx = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in images.shape)
+    packed = gzip.compress(idx + images.tobytes())
+    bad = packed[: len(packed) // 2] if damage == "truncated" else b"not gzip at all"
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(bad)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(58)))
     line = cli_error(capsys, ["train", "--run-dir", str(tmp_path / "r"), "--data-dir",
                               str(tmp_path), *SMALL])
-    assert "t10k-" in line and "corrupt or truncated" in line
+    assert "t10k-images-idx3-ubyte.gz is corrupt or truncated" in line
 
 
 def test_resume_with_other_settings_names_them(run_dir, capsys):
