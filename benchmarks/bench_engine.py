@@ -52,7 +52,7 @@ def _timed(fn, repeats: int = 1) -> float:
 def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict:
     """One measurement (runs in its own process)."""
     import numpy as np
-    from nengo_mif.networks.config import EvalConfig, TrainConfig
+    from nengo_mif.networks.config import TrainConfig
     from nengo_mif.networks.models import mnist_cnn
 
     from nengo_mif.layers import tf
@@ -103,13 +103,17 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
             net = spiking_model(model, neuron_type(rec.spiking), n_steps,
                                 scale=rec.spiking_scale)
             seconds = _timed(lambda: net.predict(x_test, n_steps, 50), repeats=2)
-        else:
-            from nengo_mif.networks.evaluate import simulate
+        else:  # the package's NengoDL path, simulator built once (as the Converter row)
+            import nengo_dl
+            from nengo_mif.networks.conversion import convert
 
             rec = record(neuron)
-            config = EvalConfig(n_steps=n_steps, engine=engine)
-            seconds = _timed(lambda: simulate(model, rec.spiking, x_test, config,
-                                              rec.spiking_scale))
+            conv = convert(model, rec.spiking, synapse=0.005, scale_firing_rates=rec.spiking_scale,
+                           probe_layers="sum", seed=0)
+            tiled = np.tile(x_test.reshape(len(x_test), 1, -1), (1, n_steps, 1))
+            with nengo_dl.Simulator(conv.net, minibatch_size=50, progress_bar=False) as sim:
+                seconds = _timed(lambda: [sim.predict_on_batch({conv.input: tiled[i:i + 50]})
+                                          for i in range(0, len(x_test), 50)])
         n_items = len(x_test)
     return dict(kind=kind, neuron=neuron, engine=engine, seconds=seconds, items=n_items,
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -114,9 +114,25 @@ def block_shape_for(shape: tuple[int, ...], max_compartments: int = MAX_COMPARTM
     return (min(rows, side), min(cols, side), ch)
 
 
+#: cores of one Loihi chip, and the most chips a deployment may ask for (a Nahuku board)
+CORES_PER_CHIP = 128
+MAX_CHIPS = 32
+
+
 def place(conv, block_shapes: dict[str, tuple[int, ...]] | None = None,
-          default_block: tuple[int, ...] | None = None) -> dict[str, dict]:
-    """Configure ``conv.net`` for nengo-loihi; returns the placement per layer."""
+          default_block: tuple[int, ...] | None = None,
+          max_chips: int = MAX_CHIPS) -> dict[str, dict]:
+    """Configure ``conv.net`` for nengo-loihi; returns the placement per layer.
+
+    Every block shape is checked before anything is built: it must have the layer's
+    rank, fit inside the layer and a core, and all blocks together must fit on
+    ``max_chips`` chips (each block takes a core).
+
+    Returns
+    -------
+    placement : dict
+        Per layer: neurons, shape, on/off chip, neuron type, block shape and count.
+    """
     net = conv.net
     nengo_loihi.add_params(net)
     layers = neuron_layers(conv.model)
@@ -138,7 +154,7 @@ def place(conv, block_shapes: dict[str, tuple[int, ...]] | None = None,
                      neuron_type=type(kind).__name__)
         if on_chip:
             block = (block_shapes or {}).get(layer.name) or default_block or block_shape_for(shape)
-            if len(block) != len(shape) or any(b > s for b, s in zip(block, shape)):
+            if len(block) != len(shape) or any(b < 1 or b > s for b, s in zip(block, shape)):
                 raise DeployError(f"layer {layer.name!r}: block shape {block} does not fit "
                                   f"the layer's shape {shape}")
             if int(np.prod(block)) > MAX_COMPARTMENTS:
@@ -149,4 +165,12 @@ def place(conv, block_shapes: dict[str, tuple[int, ...]] | None = None,
             entry["block_shape"] = block
             entry["blocks"] = int(np.prod([math.ceil(s / b) for s, b in zip(shape, block)]))
         placement[layer.name] = entry
+    cores = sum(p.get("blocks", 0) for p in placement.values())
+    if cores > max_chips * CORES_PER_CHIP:
+        worst = max(placement, key=lambda name: placement[name].get("blocks", 0))
+        raise DeployError(
+            f"the blocks need {cores} cores, more than {max_chips} chips hold "
+            f"({max_chips * CORES_PER_CHIP}); layer {worst!r} alone has "
+            f"{placement[worst]['blocks']} blocks of {placement[worst]['block_shape']}. "
+            "Use larger blocks (or leave --block-shape out to have them chosen)")
     return placement

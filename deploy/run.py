@@ -22,7 +22,12 @@ import numpy as np
 from nengo.exceptions import BuildError
 from nengo_mif.deploy.config import DeployConfig
 from nengo_mif.deploy.mapping import MAPPABLE, fit_lif, operating_range
-from nengo_mif.deploy.placement import DeployError, fold_constant_inputs, place
+from nengo_mif.deploy.placement import (
+    CORES_PER_CHIP,
+    DeployError,
+    fold_constant_inputs,
+    place,
+)
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.conversion import convert, flat
 from nengo_mif.networks.data import Dataset
@@ -31,7 +36,6 @@ from tqdm.auto import tqdm
 
 from nengo_mif.registry import neuron_type, record
 
-CORES_PER_CHIP = 128
 log = logging.getLogger(__name__)
 
 

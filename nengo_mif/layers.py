@@ -274,11 +274,14 @@ class SpikingCell(tf.keras.layers.Layer):
 
     The state is the type's state variables plus a flag recording whether every
     input current so far was finite (XLA cannot raise mid-loop; `check_finite`
-    reads the flag afterwards).
+    reads the flag afterwards). With a ``synapse``, the input first passes nengo's
+    ``Lowpass(synapse)`` and reaches the neurons one step later, as through a nengo
+    connection, plus an unfiltered ``bias``: then the filter's value is state too.
     """
 
     def __init__(self, neuron, units_shape, dt: float = 0.001, scale: float = 1.0,
-                 initial_state=None, seed: int | None = 0, **kwargs):
+                 initial_state=None, seed: int | None = 0, synapse: float | None = None,
+                 bias=None, **kwargs):
         super().__init__(**kwargs)
         self.neuron = _neuron_from_config(neuron)
         self.units_shape = tuple(int(d) for d in units_shape)
@@ -295,7 +298,13 @@ class SpikingCell(tf.keras.layers.Layer):
         values = (self.maths.initial_state(self.n_neurons, seed) if initial_state is None
                   else [np.asarray(initial_state[name]) for name in names])
         self.initial = [np.asarray(v, self.dtype).reshape(self.units_shape) for v in values]
-        self.state_size = [tf.TensorShape(self.units_shape)] * len(names) + [tf.TensorShape([1])]
+        self.synapse = synapse
+        if synapse is not None:
+            self.filter_ab = lowpass_coefficients(synapse, self.dt)
+            self.bias = np.zeros(self.units_shape[-1:], self.dtype) if bias is None else bias
+            self.initial.append(np.zeros(self.units_shape, self.dtype))  # the filter's value
+        self.state_size = ([tf.TensorShape(self.units_shape)] * len(self.initial)
+                           + [tf.TensorShape([1])])
         self.output_size = tf.TensorShape(self.units_shape)
         self._step = fused(self._fused_step)
 
@@ -310,12 +319,23 @@ class SpikingCell(tf.keras.layers.Layer):
         spikes, ok, *state = self._step(z, *state)
         return spikes, [*state, finite * ok]
 
-    def _fused_step(self, z, *state):
+    def _fused_step(self, x, *state):
+        if self.synapse is None:
+            z = x
+        else:
+            *state, y = state
+            z = y + self.bias  # the value the synapse held before this step
+            a, b = self.filter_ab
+            state.append(a * y + b * x)
         J = self.maths.j_th + self.scale * z
         is_finite = tf.math.is_finite(J)
         ok = tf.reduce_all(tf.reshape(is_finite, (tf.shape(J)[0], -1)), axis=1, keepdims=True)
         J = tf.where(is_finite, J, tf.zeros_like(J))  # keeps the loop finite; `ok` reports it
-        n_spikes, *state = self.maths.step(self.dt, J, *state)
+        if self.synapse is None:
+            n_spikes, *state = self.maths.step(self.dt, J, *state)
+        else:
+            n_spikes, *neurons = self.maths.step(self.dt, J, *state[:-1])
+            state = [*neurons, state[-1]]
         return (n_spikes * self.alpha, tf.cast(ok, self.dtype), *state)
 
 
@@ -343,32 +363,44 @@ class SpikingActivation(tf.keras.layers.Layer):
         Seed of the initial-state draw.
     return_finite : bool
         Also return, per batch item, whether every input current was finite.
+    synapse : float or None
+        Lowpass time constant (s) of the connection feeding the neurons: the input is
+        filtered and arrives one step later, plus ``bias`` unfiltered (what
+        `Lowpass` with ``delay=True`` and a bias add would do, in the same loop).
+    bias : array or None
+        Per-channel bias added after the synapse.
     """
 
     def __init__(self, neuron, dt: float = 0.001, scale: float = 1.0, stateful: bool = False,
                  initial_state=None, seed: int | None = 0, return_finite: bool = False,
-                 **kwargs):
+                 synapse: float | None = None, bias=None, **kwargs):
         super().__init__(**kwargs)
         self.neuron = _neuron_from_config(neuron)
         self.dt, self.scale, self.stateful = float(dt), float(scale), stateful
         self.initial_state, self.seed, self.return_finite = initial_state, seed, return_finite
+        self.synapse, self.bias = synapse, bias
 
     def build(self, input_shape):
         self.cell = SpikingCell(self.neuron, input_shape[2:], dt=self.dt, scale=self.scale,
                                 initial_state=self.initial_state, seed=self.seed,
-                                dtype=self.dtype, name="cell")
+                                synapse=self.synapse, bias=self.bias, dtype=self.dtype,
+                                name="cell")
+        # each step is one XLA computation (`SpikingCell._step`); compiling the whole
+        # loop instead was measured slower and took 3x the memory
         self.rnn = tf.keras.layers.RNN(self.cell, return_sequences=True, return_state=True,
                                        stateful=self.stateful)
         super().build(input_shape)
 
     def call(self, z):
         spikes, *state = self.rnn(z)
-        return (spikes, state[-1][:, 0] > 0.5) if self.return_finite else spikes
+        finite = state[-1][:, 0] > 0.5
+        return (spikes, finite) if self.return_finite else spikes
 
     def get_config(self):
         return dict(super().get_config(), neuron=_neuron_config(self.neuron), dt=self.dt,
                     scale=self.scale, stateful=self.stateful, seed=self.seed,
-                    return_finite=self.return_finite)
+                    return_finite=self.return_finite, synapse=self.synapse,
+                    bias=None if self.bias is None else np.asarray(self.bias).tolist())
 
 
 def check_finite(finite, layer_name: str, neuron_name: str) -> None:

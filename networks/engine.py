@@ -212,12 +212,12 @@ def spiking_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
     def unfold(t):
         return tf.reshape(t, (-1, n_steps, *t.shape[1:]))
 
-    def neurons(z, name):
+    def neurons(z, name, synapse=None, bias=None):
         i = len(names)
         spikes, finite = SpikingActivation(
             neuron, dt=dt, scale=scale, seed=None if seed is None else seed + i,
             initial_state=(initial_states or {}).get(name), return_finite=True,
-            name=f"{name}_neurons")(z)
+            synapse=synapse, bias=bias, name=f"{name}_neurons")(z)
         amplitude = getattr(neuron, "amplitude", 1.0) / scale
         names.append(name)
         counts.append(tf.reduce_sum(tf.reshape(spikes, (-1, n_steps, int(np.prod(spikes.shape[2:])))),
@@ -236,13 +236,17 @@ def spiking_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
         filtered = spiking and synapse is not None
         linear, bias = _linear_part(layer, use_bias=not filtered)
         x = unfold(linear(fold(x)))
+        spiking = _activation(layer) == "relu"
+        if filtered and spiking:
+            # synapse, delay and bias run inside the neurons' time loop
+            x = neurons(x, layer.name, synapse=synapse, bias=bias)
+            continue
         if filtered:
             x = Lowpass(synapse, dt, delay=True, name=f"{layer.name}_synapse")(x)
             if bias is not None:
                 x = x + tf.constant(bias)
-        spiking = False
-        if _activation(layer) == "relu":
-            x, spiking = neurons(x, layer.name), True
+        if spiking:
+            x = neurons(x, layer.name)
     if synapse is not None:
         x = Lowpass(synapse, dt, delay=True, name="probe_synapse")(x)
     net = tf.keras.Model(inp, [x, *counts, *finites], name=f"{model.name}_spiking")

@@ -77,10 +77,32 @@ def test_gui_runs_model_and_shows_plots(gui_server, model, n_plots):
         shot = SHOTS / f"{Path(model).stem}.png"
         page.screenshot(path=str(shot))
         error = page.locator("#console_error").inner_text()
-        rasters = page.evaluate(
-            "() => [...document.querySelectorAll('div.graph path')]"
-            ".filter(p => (p.getAttribute('d') || '').length > 0).length")
+        plots = page.evaluate(BOXES, "div.graph")
+        nodes = page.evaluate(BOXES, "#netgraph g.node, #netgraph g.ens, #netgraph g.net")
+        spikes = page.evaluate(RASTER_SPIKES)
         browser.close()
     assert error.strip() == "", f"the GUI shows an error: {error}"
-    assert rasters >= n_plots // 2
+    assert len(plots) >= n_plots and nodes
+    overlaps = [(a, b) for i, a in enumerate(plots) for b in plots[i + 1:] if overlap(a, b)]
+    overlaps += [(a, b) for a in plots for b in nodes if overlap(a, b)]
+    assert not overlaps, f"plots overlap each other or the network graph: {overlaps}"
+    assert spikes and all(n > 0 for n in spikes), f"a raster shows no spikes: {spikes}"
     assert shot.stat().st_size > 20_000
+
+
+#: the page-space bounding box of each element matching a selector
+BOXES = """sel => [...document.querySelectorAll(sel)].map(e => {
+    const r = e.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom];
+}).filter(b => b[2] > b[0] && b[3] > b[1])"""
+#: per raster plot (the plots with a neuron-highlight layer), its spike marks
+RASTER_SPIKES = """() => [...document.querySelectorAll('div.graph')]
+    .filter(g => g.querySelector('g.neuron_highlights') !== null)
+    .map(g => [...g.querySelectorAll('path.line')]
+        .reduce((n, p) => n + ((p.getAttribute('d') || '').match(/M/g) || []).length, 0))"""
+
+
+def overlap(a, b, tolerance: float = 1.0) -> bool:
+    """Whether two boxes (left, top, right, bottom) share more than a border."""
+    return (min(a[2], b[2]) - max(a[0], b[0]) > tolerance
+            and min(a[3], b[3]) - max(a[1], b[1]) > tolerance)
