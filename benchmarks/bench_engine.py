@@ -110,6 +110,8 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
             rec = record(neuron)
             conv = convert(model, rec.spiking, synapse=0.005, scale_firing_rates=rec.spiking_scale,
                            probe_layers="sum", seed=0)
+            with conv.net:
+                nengo_dl.configure_settings(inference_only=True)  # as evaluate does
             tiled = np.tile(x_test.reshape(len(x_test), 1, -1), (1, n_steps, 1))
             with nengo_dl.Simulator(conv.net, minibatch_size=50, progress_bar=False) as sim:
                 seconds = _timed(lambda: [sim.predict_on_batch({conv.input: tiled[i:i + 50]})

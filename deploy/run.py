@@ -75,6 +75,8 @@ def _predict_dl(conv, x: np.ndarray, n_steps: int, dt: float, batch: int = 50):
     amplitude = {name: conv.converter.layers[by_name[name].output].ensemble.neuron_type.amplitude
                  for name in conv.layer_probes}
     preds, rates = [], {name: [] for name in conv.layer_probes}
+    with conv.net:
+        nengo_dl.configure_settings(inference_only=True)
     with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=dt, seed=0,
                             progress_bar=False) as sim:
         for i in range(0, len(x) - len(x) % batch, batch):

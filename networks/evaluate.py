@@ -94,9 +94,12 @@ def _nengo_dl(model, kind, x, config, scale, rate):
     if len(x) % batch:
         raise ConfigError(f"the nengo-dl engine needs n_test ({len(x)}) to be a multiple "
                           f"of batch_size ({batch})")
-    if rate:
-        with conv.net:
+    with conv.net:
+        # rate mode runs NengoDL's training graph (the rate curves); spiking only infers
+        if rate:
             nengo_dl.configure_settings(learning_phase=True)
+        else:
+            nengo_dl.configure_settings(inference_only=True)
     amplitude = getattr(kind, "amplitude", 1.0) / (scale or 1.0)
     outputs, activity = [], dict.fromkeys(conv.layer_probes, 0.0)
     with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=config.dt, seed=config.seed,
