@@ -227,3 +227,44 @@ def test_mif_decodes_a_vector_as_well_as_lif():
     mif = [worst_error(MIF(), s) for s in seeds]
     assert np.mean(mif) < 1.1 * np.mean(lif)
     assert max(mif) < 0.12
+
+
+def _fine_step_rates(neuron, J, h_slow, h_fast=1e-9, n_spikes=3):
+    """MIF2's circuit written out again and stepped with exact exponentials at fixed
+    switch states, switches applied at step boundaries (1 ns steps while M1 is on: its
+    discharge lasts ~0.2 us). Independent of `nengo_mif.dynamics`; rates from ISIs."""
+    n = neuron
+    tau, g1 = n.r_off * n.capacitance, n.r_off / n.r_on
+    v_hold = (n.v_off - n.e_rest) / (n.v_on - n.e_rest)
+    g2_on, g2_off = n.r_off / n.r2_on, n.r_off / n.r2_off
+    e = (n.e_reset - n.e_rest) / (n.v_on - n.e_rest)
+    v, x1, x2, m2, t = (np.zeros_like(J) for _ in range(5))
+    spikes = [[] for _ in J]
+    done = np.zeros(len(J), bool)
+    while not done.all():
+        h = np.where(x1 > 0, h_fast, h_slow)
+        g2 = np.where(x2 > 0, g2_on, g2_off)
+        g = np.where(x1 > 0, g1, 1.0) + g2
+        v_inf = (J + g2 * e) / g
+        v = v_inf + (v - v_inf) * np.exp(-g * h / tau)
+        t = t + h
+        m2 = np.where(x2 > 0, m2 - h, 0.0)
+        x2 = np.where(m2 > 0, x2, 0.0)
+        x1 = np.where((x1 > 0) & (v <= v_hold), 0.0, x1)
+        fire = (x1 == 0) & (v >= 1.0)
+        for i in np.flatnonzero(fire & ~done):
+            spikes[i].append(t[i])
+            done[i] = len(spikes[i]) > n_spikes
+        x1, x2 = np.where(fire, 1.0, x1), np.where(fire, 1.0, x2)
+        m2 = np.where(fire, n.t_m2, m2)
+    return np.array([1.0 / np.mean(np.diff(s[1:])) for s in spikes])
+
+
+def test_mif2_rates_match_an_independent_fine_step_integration():
+    """Below the knee (J < 16), at it, and in the refire regime above it."""
+    neuron = MIF2()
+    J = np.array([1.5, 2.0, 5.0, 10.0, 17.0, 40.0])
+    h_slow = np.where(J > 16, 20e-9, 100e-9)  # ~1e-4 of the period either way
+    reference = _fine_step_rates(neuron, J, h_slow)
+    exact = neuron.rates(J, 1.0, 0.0).ravel() / neuron.amplitude
+    np.testing.assert_allclose(exact, reference, rtol=5e-3)
