@@ -27,7 +27,9 @@ import resource
 import time
 from pathlib import Path
 
-TYPES = ("relu", "lif", "mif", "mif2")
+from nengo_mif.registry import trained_types
+
+TYPES = tuple(trained_types())
 FLOP_PER_IMAGE_STEP = 9.45e6  # the reference net's multiply-adds x 2
 
 

@@ -17,12 +17,11 @@ import nengo
 import numpy as np
 from nengo_loihi.neurons import loihi_rates
 
-from nengo_mif.neurons import MIF, MIF2
+from nengo_mif.registry import loihi_types
 
-#: types a fitted Loihi LIF stands in for (registry records with loihi="fitted")
-MAPPABLE = (MIF, MIF2)
-#: types Loihi runs as they are
-DIRECT = (nengo.LIF, nengo.SpikingRectifiedLinear)
+#: types a fitted Loihi LIF stands in for, and types Loihi runs as they are (registry)
+MAPPABLE = loihi_types("fitted")
+DIRECT = loihi_types("direct")
 
 
 @dataclass

@@ -13,8 +13,6 @@ import warnings
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-DEMO_NEURONS = ["relu", "lif", "mif", "mif2"]
-
 
 def _parse_type(annotation: str):
     if "tuple" in annotation:
@@ -135,6 +133,7 @@ def cmd_deploy(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from nengo_mif.deploy.config import DeployConfig
     from nengo_mif.networks.config import EvalConfig, TrainConfig, neuron_names
+    from nengo_mif.registry import trained_types
 
     parser = argparse.ArgumentParser(prog="nengo-mif", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -145,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("compare", "train and evaluate several neuron types; one table, plots and JSON", {}),
     ]:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--neurons", nargs="+", default=DEMO_NEURONS, choices=neuron_names(),
-                       help=f"neuron types (default: {' '.join(DEMO_NEURONS)})")
+        p.add_argument("--neurons", nargs="+", default=trained_types(), choices=neuron_names(),
+                       help=f"neuron types (default: {' '.join(trained_types())})")
         p.add_argument("--out-dir", default=f"results/{name}")
         _add_fields(p, TrainConfig, skip=("neuron",), defaults=defaults)
         _add_fields(p, EvalConfig, skip=("neuron", "mode"), defaults=defaults)

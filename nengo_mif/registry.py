@@ -83,6 +83,28 @@ def record(name: str) -> NeuronRecord:
     return REGISTRY[name]
 
 
+def trained_types() -> list[str]:
+    """The types a network is trained with: all but those that only run another's
+    training (spiking ReLU runs ReLU-trained nets).
+
+    Returns
+    -------
+    names : list of str
+    """
+    counterparts = {r.spiking for r in REGISTRY.values() if r.spiking != r.name}
+    return [name for name in REGISTRY if name not in counterparts]
+
+
+def loihi_types(mapping: str) -> tuple[type, ...]:
+    """The neuron classes that reach Loihi ``"direct"``-ly or through a ``"fitted"`` LIF.
+
+    Returns
+    -------
+    classes : tuple of type
+    """
+    return tuple(type(r.neuron()) for r in REGISTRY.values() if r.loihi == mapping)
+
+
 def neuron_type(name: str) -> nengo.neurons.NeuronType:
     """A fresh instance of the named neuron type.
 
@@ -137,7 +159,7 @@ def with_initial_state(neuron: nengo.neurons.NeuronType,
     return neuron
 
 
-@register("relu", spiking="spiking-relu", spiking_scale=100.0, loihi="direct")
+@register("relu", spiking="spiking-relu", spiking_scale=100.0)  # Loihi: as spiking-relu
 def _relu():
     return nengo.RectifiedLinear()
 
