@@ -102,8 +102,19 @@ def _linear_part(layer, use_bias: bool):
     return clone, (weights[1] if has_bias and not use_bias else None)
 
 
-def _neuron_name(layer) -> str:
-    return f"{layer.name}_neurons"
+def _neuron_name(name: str) -> str:
+    return f"{name}_neurons"
+
+
+def rate_neuron_layers(rate: tf.keras.Model) -> dict[str, RateActivation]:
+    """A `rate_model`'s neuron layers, by the name of the Keras layer each replaces.
+
+    Returns
+    -------
+    layers : dict of RateActivation
+    """
+    return {layer.name[:-len(_neuron_name(""))]: layer for layer in rate.layers
+            if isinstance(layer, RateActivation)}
 
 
 def rate_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
@@ -123,14 +134,14 @@ def rate_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
     for layer in chain(model):
         if isinstance(layer, layers.Activation):
             if _activation(layer) == "relu":
-                x = RateActivation(neuron, scale, smoothing, name=layer.name)(x)
+                x = RateActivation(neuron, scale, smoothing, name=_neuron_name(layer.name))(x)
             continue
         clone = _clone(layer, **({"activation": None} if hasattr(layer, "activation") else {}))
         x = clone(x)
         if layer.get_weights():
             clone.set_weights(layer.get_weights())
         if _activation(layer) == "relu":
-            x = RateActivation(neuron, scale, smoothing, name=_neuron_name(layer))(x)
+            x = RateActivation(neuron, scale, smoothing, name=_neuron_name(layer.name))(x)
     return tf.keras.Model(inp, x, name=f"{model.name}_rate")
 
 
@@ -217,7 +228,7 @@ def spiking_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
         spikes, finite = SpikingActivation(
             neuron, dt=dt, scale=scale, seed=None if seed is None else seed + i,
             initial_state=(initial_states or {}).get(name), return_finite=True,
-            synapse=synapse, bias=bias, name=f"{name}_neurons")(z)
+            synapse=synapse, bias=bias, name=_neuron_name(name))(z)
         amplitude = getattr(neuron, "amplitude", 1.0) / scale
         names.append(name)
         counts.append(tf.reduce_sum(tf.reshape(spikes, (-1, n_steps, int(np.prod(spikes.shape[2:])))),

@@ -61,16 +61,14 @@ def simulate(model, neuron: str, x: np.ndarray, config: EvalConfig, scale: float
 
 
 def _keras_rate(model, kind, x, config):
-    from nengo_mif.networks.engine import rate_model
+    from nengo_mif.networks.engine import rate_model, rate_neuron_layers
 
     rm = rate_model(model, kind)
-    probes = [layer for layer in rm.layers if layer.name.endswith("_neurons")]
-    probed = tf.keras.Model(rm.input, [rm.output] + [layer.output for layer in probes])
-    outs = [probed.predict(x, batch_size=config.batch_size, verbose=0)]
-    out, *acts = outs[0]
+    neurons = rate_neuron_layers(rm)
+    probed = tf.keras.Model(rm.input, [rm.output] + [n.output for n in neurons.values()])
+    out, *acts = probed.predict(x, batch_size=config.batch_size, verbose=0)
     amplitude = getattr(kind, "amplitude", 1.0)
-    activity = {layer.name[:-len("_neurons")]: float(a.sum() * config.dt / amplitude)
-                for layer, a in zip(probes, acts)}
+    activity = {name: float(a.sum() * config.dt / amplitude) for name, a in zip(neurons, acts)}
     return out[:, None], activity
 
 

@@ -53,17 +53,16 @@ class KerasFit:
     """The ``keras`` engine: the rate model in Keras."""
 
     def __init__(self, model, config: TrainConfig):
-        from nengo_mif.networks.engine import rate_model
+        from nengo_mif.networks.engine import rate_model, rate_neuron_layers
 
         kind = neuron_type(config.neuron)
         self.model = model
         self.rate = rate_model(model, kind, smoothing=config.smoothing)
         if config.rate_reg > 0:
             target = config.target_rate * getattr(kind, "amplitude", 1.0)
-            for layer in self.rate.layers:
-                if layer.name.endswith("_neurons"):
-                    self.rate.add_loss(config.rate_reg
-                                       * tf.reduce_mean(tf.square(layer.output - target)))
+            for layer in rate_neuron_layers(self.rate).values():
+                self.rate.add_loss(config.rate_reg
+                                   * tf.reduce_mean(tf.square(layer.output - target)))
         self.rate.compile(tf.keras.optimizers.Adam(config.learning_rate),
                           tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                           metrics=["accuracy"])
