@@ -116,10 +116,19 @@ def load_params(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
             f"{run_dir} holds no finished training epoch ({STATE} missing); run "
             "`nengo-mif train` first or point at the right --run-dir"
         )
-    path = Path(run_dir) / state["params"]
+    return state, load_arrays(Path(run_dir) / state["params"])
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a parameter file (a clear error if it is corrupt).
+
+    Returns
+    -------
+    arrays : dict of np.ndarray
+    """
     try:
         with np.load(path) as f:
-            return state, {k: f[k] for k in f.files}
+            return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"{path} is unreadable or truncated ({e}); resume from an "
                               "earlier copy or retrain into a new --run-dir") from e

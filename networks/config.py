@@ -9,7 +9,7 @@ Imports neither TensorFlow nor NengoDL.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from nengo_mif.networks.data import DATASETS
 
@@ -130,16 +130,6 @@ class EvalConfig:
         _check_number("seed", self.seed, 0, integer=True)
         if self.neuron is not None:
             record(self.neuron)
-
-
-def config_fields(cls) -> list:
-    """The dataclass fields of a config class (for generating CLI options).
-
-    Returns
-    -------
-    fields : list of dataclasses.Field
-    """
-    return list(fields(cls))
 
 
 def neuron_names() -> tuple[str, ...]:

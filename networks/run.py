@@ -8,7 +8,6 @@ deployment and the Nengo GUI load them the same way: set them on the Keras model
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 
@@ -106,7 +105,11 @@ class Run:
         -------
         arrays : dict of np.ndarray
         """
-        return checkpoint.load_params(self.run_dir)[1]
+        return checkpoint.load_arrays(self.params_path)
+
+    @property
+    def params_path(self) -> Path:
+        return self.run_dir / self.state["params"]
 
     def keras_model(self, data: Dataset | None = None):
         """The run's Keras model (before neuron swapping) with the trained weights.
@@ -120,11 +123,8 @@ class Run:
         shape = tuple(self.state.get("input_shape") or (data or self.data).input_shape)
         n_classes = self.state.get("n_classes") or (data or self.data).n_classes
         model = conversion_model(self.config.model, shape, n_classes)
-        set_layer_weights(model, self.arrays(), source=str(self.run_dir / self.state["params"]))
+        set_layer_weights(model, self.arrays(), source=str(self.params_path))
         return model
-
-    def describe(self) -> dict:
-        return dict(run_dir=str(self.run_dir), config=asdict(self.config))
 
 
 def training_data(config: TrainConfig) -> Dataset:
