@@ -19,6 +19,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(NENGO_SUITE)
 	$(NENGO_SUITE) -o nengo_simulator=nengo_dl.Simulator
 	$(BIN)/python -m pytest -q

@@ -38,15 +38,26 @@ def main(argv=None) -> dict:
     for run in args.runs:
         cfg = checkpoint.load_state(run)["config"]
         data = load_dataset(cfg["dataset"], args.data_dir or cfg["data_dir"])
-        dl = evaluate(run, EvalConfig(n_steps=args.n_steps, synapse=args.synapse,
-                                      n_test=args.n_test), data, progress=False)
-        report = deploy(run, DeployConfig(n_test=args.n_test, n_steps=args.n_steps,
-                                          synapse=args.synapse), data, progress=False)
+        dl = evaluate(
+            run,
+            EvalConfig(n_steps=args.n_steps, synapse=args.synapse, n_test=args.n_test),
+            data,
+            progress=False,
+        )
+        report = deploy(
+            run,
+            DeployConfig(n_test=args.n_test, n_steps=args.n_steps, synapse=args.synapse),
+            data,
+            progress=False,
+        )
         report["nengo_dl_trained_neuron_accuracy"] = dl["accuracy"]
         print(format_report(report))
-        print(f"NengoDL spiking accuracy with the trained {cfg['neuron']} neurons: "
-              f"{dl['accuracy']:.4f}; emulator - that = "
-              f"{100 * (report['loihi_accuracy'] - dl['accuracy']):+.2f} points\n", flush=True)
+        print(
+            f"NengoDL spiking accuracy with the trained {cfg['neuron']} neurons: "
+            f"{dl['accuracy']:.4f}; emulator - that = "
+            f"{100 * (report['loihi_accuracy'] - dl['accuracy']):+.2f} points\n",
+            flush=True,
+        )
         results.append(report)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

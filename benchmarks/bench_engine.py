@@ -65,16 +65,18 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
     model = mnist_cnn()
     if kind == "train":
         if engine == "plain-keras":
-            model.compile(tf.keras.optimizers.Adam(1e-3),
-                          tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=["accuracy"])
-            seconds = _timed(lambda: model.fit(x, y, batch_size=50, epochs=1, verbose=0),
-                             repeats=3)
+            model.compile(
+                tf.keras.optimizers.Adam(1e-3),
+                tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+            )
+            seconds = _timed(lambda: model.fit(x, y, batch_size=50, epochs=1, verbose=0), repeats=3)
         else:
             from nengo_mif.networks.train import KerasFit, NengoDLFit
 
             fit = (KerasFit if engine == "keras" else NengoDLFit)(
-                model, TrainConfig(neuron=neuron, engine=engine))
+                model, TrainConfig(neuron=neuron, engine=engine)
+            )
             seconds = _timed(lambda: fit.fit_epoch(x, y), repeats=3)
         n_items = len(x)
     else:
@@ -85,42 +87,63 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
             def run():
                 for _ in range(n_steps):
                     for i in range(0, len(x_test), 50):
-                        forward(x_test[i:i + 50])
+                        forward(x_test[i : i + 50])
+
             seconds = _timed(run, repeats=2)
         elif engine == "nengo-dl-converter":
             import nengo
             import nengo_dl
 
-            conv = nengo_dl.Converter(model, swap_activations={tf.nn.relu: nengo.LIF(
-                amplitude=0.01)}, synapse=0.005)
+            conv = nengo_dl.Converter(
+                model, swap_activations={tf.nn.relu: nengo.LIF(amplitude=0.01)}, synapse=0.005
+            )
             inp, out = conv.inputs[model.input], conv.outputs[model.output]
             tiled = np.tile(x_test.reshape(len(x_test), 1, -1), (1, n_steps, 1))
             with nengo_dl.Simulator(conv.net, minibatch_size=50, progress_bar=False) as sim:
-                seconds = _timed(lambda: [sim.predict_on_batch({inp: tiled[i:i + 50]})[out]
-                                          for i in range(0, len(x_test), 50)])
+                seconds = _timed(
+                    lambda: [
+                        sim.predict_on_batch({inp: tiled[i : i + 50]})[out]
+                        for i in range(0, len(x_test), 50)
+                    ]
+                )
         elif engine == "keras":
             from nengo_mif.networks.engine import spiking_model
 
             rec = record(neuron)
-            net = spiking_model(model, neuron_type(rec.spiking), n_steps,
-                                scale=rec.spiking_scale)
+            net = spiking_model(model, neuron_type(rec.spiking), n_steps, scale=rec.spiking_scale)
             seconds = _timed(lambda: net.predict(x_test, n_steps, 50), repeats=2)
         else:  # the package's NengoDL path, simulator built once (as the Converter row)
             import nengo_dl
             from nengo_mif.networks.conversion import convert
 
             rec = record(neuron)
-            conv = convert(model, rec.spiking, synapse=0.005, scale_firing_rates=rec.spiking_scale,
-                           probe_layers="sum", seed=0)
+            conv = convert(
+                model,
+                rec.spiking,
+                synapse=0.005,
+                scale_firing_rates=rec.spiking_scale,
+                probe_layers="sum",
+                seed=0,
+            )
             with conv.net:
                 nengo_dl.configure_settings(inference_only=True)  # as evaluate does
             tiled = np.tile(x_test.reshape(len(x_test), 1, -1), (1, n_steps, 1))
             with nengo_dl.Simulator(conv.net, minibatch_size=50, progress_bar=False) as sim:
-                seconds = _timed(lambda: [sim.predict_on_batch({conv.input: tiled[i:i + 50]})
-                                          for i in range(0, len(x_test), 50)])
+                seconds = _timed(
+                    lambda: [
+                        sim.predict_on_batch({conv.input: tiled[i : i + 50]})
+                        for i in range(0, len(x_test), 50)
+                    ]
+                )
         n_items = len(x_test)
-    return dict(kind=kind, neuron=neuron, engine=engine, seconds=seconds, items=n_items,
-                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return dict(
+        kind=kind,
+        neuron=neuron,
+        engine=engine,
+        seconds=seconds,
+        items=n_items,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
 
 
 def measure(*args) -> dict:
@@ -137,25 +160,35 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="results/bench_engine.json")
     args = p.parse_args(argv)
 
-    plan = [("train", "relu", "plain-keras", args.n_train, 0),
-            ("infer", "relu", "plain-keras", 0, args.n_infer)]
+    plan = [
+        ("train", "relu", "plain-keras", args.n_train, 0),
+        ("infer", "relu", "plain-keras", 0, args.n_infer),
+    ]
     for neuron in TYPES:
-        plan += [("train", neuron, "keras", args.n_train, 0),
-                 ("infer", neuron, "keras", 0, args.n_infer)]
+        plan += [
+            ("train", neuron, "keras", args.n_train, 0),
+            ("infer", neuron, "keras", 0, args.n_infer),
+        ]
         if not args.skip_nengo_dl:
-            plan += [("train", neuron, "nengo-dl", args.n_train, 0),
-                     ("infer", neuron, "nengo-dl", 0, args.n_infer_dl)]
+            plan += [
+                ("train", neuron, "nengo-dl", args.n_train, 0),
+                ("infer", neuron, "nengo-dl", 0, args.n_infer_dl),
+            ]
     if not args.skip_nengo_dl:
         plan.append(("infer", "lif", "nengo-dl-converter", 0, args.n_infer_dl))
     rows = []
     for item in plan:
         row = measure(*item)
-        print(f"{row['kind']:<6}{row['engine']:<20}{row['neuron']:<8}{row['seconds']:8.2f} s "
-              f"({row['items']} images) peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"{row['kind']:<6}{row['engine']:<20}{row['neuron']:<8}{row['seconds']:8.2f} s "
+            f"({row['items']} images) peak RSS {row['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
         rows.append(row)
 
-    result = dict(machine=platform.platform(), processor=platform.processor(),
-                  settings=vars(args), rows=rows)
+    result = dict(
+        machine=platform.platform(), processor=platform.processor(), settings=vars(args), rows=rows
+    )
     result["table"] = table(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -167,17 +200,23 @@ def main(argv=None) -> int:
 
 def table(rows: list[dict]) -> str:
     """Markdown: per type, seconds and ratios (per image where image counts differ)."""
+
     def get(kind, engine, neuron="relu"):
-        return next((r for r in rows if (r["kind"], r["engine"], r["neuron"])
-                     == (kind, engine, neuron)), None)
+        return next(
+            (r for r in rows if (r["kind"], r["engine"], r["neuron"]) == (kind, engine, neuron)),
+            None,
+        )
 
     def per_item(r):
         return r["seconds"] / r["items"] if r else float("nan")
 
     keras_train, keras_infer = get("train", "plain-keras"), get("infer", "plain-keras")
-    lines = ["| type | train epoch, engine (s) | / plain Keras | / LIF | NengoDL epoch (s) "
-             "| speed-up | infer, engine (s) | / Keras fwd x30 | / LIF | GFLOP/s | NengoDL "
-             "s/image | speed-up | peak RSS engine (MB) |", "|" + "---|" * 13]
+    lines = [
+        "| type | train epoch, engine (s) | / plain Keras | / LIF | NengoDL epoch (s) "
+        "| speed-up | infer, engine (s) | / Keras fwd x30 | / LIF | GFLOP/s | NengoDL "
+        "s/image | speed-up | peak RSS engine (MB) |",
+        "|" + "---|" * 13,
+    ]
     lif_t, lif_i = get("train", "keras", "lif"), get("infer", "keras", "lif")
     for neuron in TYPES:
         t, i = get("train", "keras", neuron), get("infer", "keras", neuron)
@@ -191,17 +230,22 @@ def table(rows: list[dict]) -> str:
             f"{i['seconds']:.2f} | {per_item(i) / per_item(keras_infer):.2f} | "
             f"{i['seconds'] / lif_i['seconds']:.2f} | {gflops:.1f} | {per_item(idl):.3f} | "
             f"{per_item(idl) / per_item(i):.0f}x | "
-            f"{max(t['peak_rss_mb'], i['peak_rss_mb']):.0f} |")
+            f"{max(t['peak_rss_mb'], i['peak_rss_mb']):.0f} |"
+        )
     conv = get("infer", "nengo-dl-converter", "lif")
     lines.append("")
-    lines.append(f"Plain Keras: training epoch {keras_train['seconds']:.2f} s "
-                 f"({keras_train['items']} images), forward pass x30 {keras_infer['seconds']:.2f} s "
-                 f"({keras_infer['items']} images). Inference ratios are per image.")
+    lines.append(
+        f"Plain Keras: training epoch {keras_train['seconds']:.2f} s "
+        f"({keras_train['items']} images), forward pass x30 {keras_infer['seconds']:.2f} s "
+        f"({keras_infer['items']} images). Inference ratios are per image."
+    )
     if conv:
         dl = get("infer", "nengo-dl", "lif")
-        lines.append(f"NengoDL LIF spiking: plain nengo_dl.Converter {per_item(conv):.3f} s/image, "
-                     f"the package's conversion {per_item(dl):.3f} s/image "
-                     f"({per_item(dl) / per_item(conv):.2f}x).")
+        lines.append(
+            f"NengoDL LIF spiking: plain nengo_dl.Converter {per_item(conv):.3f} s/image, "
+            f"the package's conversion {per_item(dl):.3f} s/image "
+            f"({per_item(dl) / per_item(conv):.2f}x)."
+        )
     return "\n".join(lines)
 
 

@@ -13,16 +13,24 @@ class DeployConfig:
 
     n_test: int = field(default=100, metadata=_help("number of test images"))
     n_steps: int = field(default=30, metadata=_help("time steps per image"))
-    synapse: float | None = field(default=0.005, metadata=_help(
-        "Lowpass time constant in seconds (0: no filtering)"))
+    synapse: float | None = field(
+        default=0.005, metadata=_help("Lowpass time constant in seconds (0: no filtering)")
+    )
     dt: float = field(default=0.001, metadata=_help("time step (s)"))
-    target: str = field(default="sim", metadata=_help(
-        "sim (the emulator) or loihi (needs NxSDK)", choices=("sim", "loihi")))
+    target: str = field(
+        default="sim",
+        metadata=_help("sim (the emulator) or loihi (needs NxSDK)", choices=("sim", "loihi")),
+    )
     scale_firing_rates: float = field(default=1.0, metadata=_help("firing-rate scale"))
-    max_rate: float = field(default=250.0, metadata=_help(
-        "ceiling of a mapped LIF's rate in Hz (Loihi: below 1/dt)"))
-    block_shape: tuple[int, ...] | None = field(default=None, metadata=_help(
-        "block shape for every on-chip conv layer, e.g. 16,16,8 (default: chosen to fit)"))
+    max_rate: float = field(
+        default=250.0, metadata=_help("ceiling of a mapped LIF's rate in Hz (Loihi: below 1/dt)")
+    )
+    block_shape: tuple[int, ...] | None = field(
+        default=None,
+        metadata=_help(
+            "block shape for every on-chip conv layer, e.g. 16,16,8 (default: chosen to fit)"
+        ),
+    )
 
     def __post_init__(self):
         _check_number("n_test", self.n_test, 1, integer=True)
@@ -34,13 +42,16 @@ class DeployConfig:
         _check_number("scale_firing_rates", self.scale_firing_rates, 0, low_open=True)
         _check_number("max_rate", self.max_rate, 0, low_open=True)
         if self.max_rate >= 1 / self.dt:
-            raise ConfigError(f"max_rate must be below 1/dt = {1 / self.dt:g} Hz (Loihi emits "
-                              f"at most one spike per step); got {self.max_rate:g}")
+            raise ConfigError(
+                f"max_rate must be below 1/dt = {1 / self.dt:g} Hz (Loihi emits "
+                f"at most one spike per step); got {self.max_rate:g}"
+            )
         _check_choice("target", self.target, ("sim", "loihi"))
         if self.block_shape is not None:
             self.block_shape = tuple(self.block_shape)
             if not self.block_shape or any(
-                    not isinstance(b, int) or isinstance(b, bool) or b < 1
-                    for b in self.block_shape):
-                raise ConfigError(f"block_shape sides must be whole numbers >= 1; got "
-                                  f"{self.block_shape}")
+                not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in self.block_shape
+            ):
+                raise ConfigError(
+                    f"block_shape sides must be whole numbers >= 1; got {self.block_shape}"
+                )

@@ -36,9 +36,21 @@ class LIFMapping:
     rms_error: float  # RMS output error relative to the source's largest output
 
     def neuron(self) -> nengo.LIF:
+        """The fitted Loihi LIF as a nengo neuron type.
+
+        Returns
+        -------
+        lif : nengo.LIF
+        """
         return nengo.LIF(tau_rc=self.tau_rc, tau_ref=self.tau_ref, amplitude=self.amplitude)
 
     def as_dict(self) -> dict:
+        """The mapping as JSON-ready values.
+
+        Returns
+        -------
+        mapping : dict
+        """
         return asdict(self)
 
 
@@ -47,17 +59,32 @@ def _loihi_lif_rate(tau_rc: float, tau_ref: float, J: np.ndarray, dt: float) -> 
     return loihi_rates(lif, J, np.ones(1), np.zeros(1), dt).ravel()
 
 
-def fit_lif(neuron: nengo.neurons.NeuronType, u_max: float, dt: float = 0.001,
-            max_rate: float = 250.0, n: int = 200) -> LIFMapping:
-    """Fit a Loihi LIF to ``neuron``'s output over inputs ``[0, u_max]`` above threshold."""
+def fit_lif(
+    neuron: nengo.neurons.NeuronType,
+    u_max: float,
+    dt: float = 0.001,
+    max_rate: float = 250.0,
+    n: int = 200,
+) -> LIFMapping:
+    """Fit a Loihi LIF to ``neuron``'s output over inputs ``[0, u_max]`` above threshold.
+
+    Returns
+    -------
+    mapping : LIFMapping
+        The fitted LIF parameters and the rms fit error.
+    """
     if not isinstance(neuron, MAPPABLE):
-        raise TypeError(f"no Loihi mapping for {type(neuron).__name__}; "
-                        f"mappable types: {', '.join(t.__name__ for t in MAPPABLE)}")
+        raise TypeError(
+            f"no Loihi mapping for {type(neuron).__name__}; "
+            f"mappable types: {', '.join(t.__name__ for t in MAPPABLE)}"
+        )
     if not u_max > 0:
         raise ValueError(f"u_max must be > 0; got {u_max}")
     if not 0 < max_rate < 1 / dt:
-        raise ValueError(f"max_rate must lie in (0, {1 / dt:g}) Hz (Loihi emits at most "
-                         f"one spike per step of {dt:g} s); got {max_rate}")
+        raise ValueError(
+            f"max_rate must lie in (0, {1 / dt:g}) Hz (Loihi emits at most "
+            f"one spike per step of {dt:g} s); got {max_rate}"
+        )
     u = np.linspace(0, u_max, n)
     target = neuron.rates(neuron.rheobase() + u, 1.0, 0.0).ravel()  # includes amplitude
     scale = max(target.max(), 1e-12)
@@ -76,14 +103,28 @@ def fit_lif(neuron: nengo.neurons.NeuronType, u_max: float, dt: float = 0.001,
             amp = float(rates @ target / max(rates @ rates, 1e-12))
             err = float(np.sqrt(np.mean((amp * rates - target) ** 2)) / scale)
             if best is None or err < best.rms_error:
-                best = LIFMapping(type(neuron).__name__, float(tau_rc), float(tau_ref),
-                                  float(k), amp, float(u_max), float(max_rate), err)
+                best = LIFMapping(
+                    type(neuron).__name__,
+                    float(tau_rc),
+                    float(tau_ref),
+                    float(k),
+                    amp,
+                    float(u_max),
+                    float(max_rate),
+                    err,
+                )
     return best
 
 
-def operating_range(neuron: nengo.neurons.NeuronType, outputs: np.ndarray,
-                    percentile: float = 99.0) -> float:
-    """``u_max`` such that the source neuron's output covers ``percentile`` of ``outputs``."""
+def operating_range(
+    neuron: nengo.neurons.NeuronType, outputs: np.ndarray, percentile: float = 99.0
+) -> float:
+    """``u_max`` such that the source neuron's output covers ``percentile`` of ``outputs``.
+
+    Returns
+    -------
+    u_max : float
+    """
     top = float(np.percentile(outputs[outputs > 0], percentile)) if np.any(outputs > 0) else 0.0
     if top <= 0:
         return 1.0

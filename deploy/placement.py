@@ -56,11 +56,17 @@ def fold_constant_inputs(net: nengo.Network, inputs=()) -> int:
     """Move constant Node inputs into ensemble biases; returns how many were folded.
 
     ``inputs`` are the network's data inputs: constant now, but fed data later.
+
+    Returns
+    -------
+    n_folded : int
     """
     conns = list(net.all_connections)
     value: dict[nengo.Node, np.ndarray] = {
-        node: np.asarray(node.output, dtype=float) for node in net.all_nodes
-        if node.size_in == 0 and is_array_like(node.output) and node not in inputs}
+        node: np.asarray(node.output, dtype=float)
+        for node in net.all_nodes
+        if node.size_in == 0 and is_array_like(node.output) and node not in inputs
+    }
     changed = True
     while changed:  # passthrough nodes fed only by constants are constant too
         changed = False
@@ -79,14 +85,19 @@ def fold_constant_inputs(net: nengo.Network, inputs=()) -> int:
     for c in conns:
         if c.pre_obj in value and isinstance(c.post_obj, nengo.ensemble.Neurons):
             ens = c.post_obj.ensemble
-            bias = np.array(ens.bias, dtype=float) if is_array_like(ens.bias) else \
-                np.full(ens.n_neurons, float(np.asarray(ens.bias.options).ravel()[0]))
+            bias = (
+                np.array(ens.bias, dtype=float)
+                if is_array_like(ens.bias)
+                else np.full(ens.n_neurons, float(np.asarray(ens.bias.options).ravel()[0]))
+            )
             current = np.zeros(ens.n_neurons)
             current[c.post_slice] += _transform_matrix(c) @ _sliced(c, value[c.pre_obj])
             ens.bias = bias + _gain(ens) * current
             folded.append(c)
     _remove(net, folded)
-    still_used = {c.pre_obj for c in net.all_connections} | {c.post_obj for c in net.all_connections}
+    still_used = {c.pre_obj for c in net.all_connections} | {
+        c.post_obj for c in net.all_connections
+    }
     _remove(net, [n for n in value if n not in still_used])
     return len(folded)
 
@@ -99,12 +110,17 @@ def _remove(net: nengo.Network, objs) -> None:
                 container.remove(obj)
 
 
-def block_shape_for(shape: tuple[int, ...], max_compartments: int = MAX_COMPARTMENTS,
-                    max_channels: int = 32) -> tuple[int, ...]:
+def block_shape_for(
+    shape: tuple[int, ...], max_compartments: int = MAX_COMPARTMENTS, max_channels: int = 32
+) -> tuple[int, ...]:
     """A block shape for a channels-last layer of ``shape`` that fits one core.
 
     Keeps up to ``max_channels`` channels per block (bounding the synapse memory of a
     convolution's per-channel kernels) and a square spatial tile filling the rest.
+
+    Returns
+    -------
+    block_shape : tuple of int
     """
     if len(shape) != 3:
         return (min(int(np.prod(shape)), max_compartments),)
@@ -119,9 +135,12 @@ CORES_PER_CHIP = 128
 MAX_CHIPS = 32
 
 
-def place(conv, block_shapes: dict[str, tuple[int, ...]] | None = None,
-          default_block: tuple[int, ...] | None = None,
-          max_chips: int = MAX_CHIPS) -> dict[str, dict]:
+def place(
+    conv,
+    block_shapes: dict[str, tuple[int, ...]] | None = None,
+    default_block: tuple[int, ...] | None = None,
+    max_chips: int = MAX_CHIPS,
+) -> dict[str, dict]:
     """Configure ``conv.net`` for nengo-loihi; returns the placement per layer.
 
     Every block shape is checked before anything is built: it must have the layer's
@@ -148,19 +167,24 @@ def place(conv, block_shapes: dict[str, tuple[int, ...]] | None = None,
             raise DeployError(
                 f"layer {layer.name!r}: neuron type {type(kind).__name__} cannot run on "
                 "Loihi; map it to Loihi's LIF (nengo-mif deploy does this for MIF and MIF2) "
-                "or keep the layer off-chip (on_chip=False)")
+                "or keep the layer off-chip (on_chip=False)"
+            )
         net.config[ens].on_chip = on_chip
-        entry = dict(neurons=ens.n_neurons, shape=shape, on_chip=on_chip,
-                     neuron_type=type(kind).__name__)
+        entry = dict(
+            neurons=ens.n_neurons, shape=shape, on_chip=on_chip, neuron_type=type(kind).__name__
+        )
         if on_chip:
             block = (block_shapes or {}).get(layer.name) or default_block or block_shape_for(shape)
             if len(block) != len(shape) or any(b < 1 or b > s for b, s in zip(block, shape)):
-                raise DeployError(f"layer {layer.name!r}: block shape {block} does not fit "
-                                  f"the layer's shape {shape}")
+                raise DeployError(
+                    f"layer {layer.name!r}: block shape {block} does not fit "
+                    f"the layer's shape {shape}"
+                )
             if int(np.prod(block)) > MAX_COMPARTMENTS:
                 raise DeployError(
                     f"layer {layer.name!r}: block shape {block} has {int(np.prod(block))} "
-                    f"compartments; a Loihi core holds {MAX_COMPARTMENTS}. Use a smaller block")
+                    f"compartments; a Loihi core holds {MAX_COMPARTMENTS}. Use a smaller block"
+                )
             net.config[ens].block_shape = nengo_loihi.BlockShape(block, shape)
             entry["block_shape"] = block
             entry["blocks"] = int(np.prod([math.ceil(s / b) for s, b in zip(shape, block)]))
@@ -172,5 +196,6 @@ def place(conv, block_shapes: dict[str, tuple[int, ...]] | None = None,
             f"the blocks need {cores} cores, more than {max_chips} chips hold "
             f"({max_chips * CORES_PER_CHIP}); layer {worst!r} alone has "
             f"{placement[worst]['blocks']} blocks of {placement[worst]['block_shape']}. "
-            "Use larger blocks (or leave --block-shape out to have them chosen)")
+            "Use larger blocks (or leave --block-shape out to have them chosen)"
+        )
     return placement

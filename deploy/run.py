@@ -29,11 +29,11 @@ from nengo_mif.deploy.placement import (
     place,
 )
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.conversion import convert, flat
+from nengo_mif.networks.conversion import convert, flat, predict_batches
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
-from tqdm.auto import tqdm
 
+from nengo_mif._quiet import progress_bar
 from nengo_mif.registry import neuron_type, record
 
 log = logging.getLogger(__name__)
@@ -50,41 +50,48 @@ def _measure_outputs(model, neuron: str, x: np.ndarray) -> np.ndarray:
 
 
 def build_deployable(run: Run, config: DeployConfig, data: Dataset):
-    """The run's network rebuilt for Loihi; returns (converted, mapping, placement)."""
+    """The run's network rebuilt for Loihi; returns (converted, mapping, placement).
+
+    Returns
+    -------
+    converted, mapping, placement : Converted, LIFMapping or None, dict
+    """
     model = run.keras_model(data)
     name = record(run.config.neuron).spiking
     kind = neuron_type(name)
     mapping, gain_factor = None, 1.0
     if isinstance(kind, MAPPABLE):
         outputs = _measure_outputs(model, name, data.x_train[:50])
-        mapping = fit_lif(kind, operating_range(kind, outputs), dt=config.dt,
-                          max_rate=config.max_rate)
+        mapping = fit_lif(
+            kind, operating_range(kind, outputs), dt=config.dt, max_rate=config.max_rate
+        )
         kind, gain_factor = mapping.neuron(), mapping.gain
-    conv = convert(model, kind, synapse=config.synapse,
-                   scale_firing_rates=config.scale_firing_rates, gain_factor=gain_factor,
-                   probe_layers="neurons")
+    conv = convert(
+        model,
+        kind,
+        synapse=config.synapse,
+        scale_firing_rates=config.scale_firing_rates,
+        gain_factor=gain_factor,
+        probe_layers="neurons",
+    )
     fold_constant_inputs(conv.net, inputs=[conv.input])
     placement = place(conv, default_block=config.block_shape)
     return conv, mapping, placement
 
 
-def _predict_dl(conv, x: np.ndarray, n_steps: int, dt: float, batch: int = 50):
+def _predict_dl(conv, x: np.ndarray, config: DeployConfig, progress: bool):
     """NengoDL predictions and per-neuron rates (Hz) of the deployable network."""
-    batch = min(batch, len(x))
     by_name = {layer.name: layer for layer in conv.model.layers}
-    amplitude = {name: conv.converter.layers[by_name[name].output].ensemble.neuron_type.amplitude
-                 for name in conv.layer_probes}
+    amplitude = {
+        name: conv.converter.layers[by_name[name].output].ensemble.neuron_type.amplitude
+        for name in conv.layer_probes
+    }
     preds, rates = [], {name: [] for name in conv.layer_probes}
-    with conv.net:
-        nengo_dl.configure_settings(inference_only=True)
-    with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=dt, seed=0,
-                            progress_bar=False) as sim:
-        for i in range(0, len(x) - len(x) % batch, batch):
-            tiled = np.tile(flat(x[i:i + batch]), (1, n_steps, 1))
-            out = sim.predict_on_batch({conv.input: tiled})
-            preds.append(out[conv.output][:, -1].argmax(axis=-1))
-            for name, probe in conv.layer_probes.items():
-                rates[name].append(out[probe].mean(axis=1) / amplitude[name])
+    batch = max(b for b in range(1, 51) if len(x) % b == 0)
+    for out in predict_batches(conv, x, config.n_steps, config.dt, batch, progress=progress):
+        preds.append(out[conv.output][:, -1].argmax(axis=-1))
+        for name, probe in conv.layer_probes.items():
+            rates[name].append(out[probe].mean(axis=1) / amplitude[name])
     return np.concatenate(preds), {k: np.concatenate(v) for k, v in rates.items()}
 
 
@@ -95,8 +102,9 @@ def _build_fitting(conv, placement: dict, config: DeployConfig, attempts: int = 
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=UserWarning, module="nengo_loihi")
-                sim = nengo_loihi.Simulator(conv.net, dt=config.dt, target=config.target,
-                                            progress_bar=False)
+                sim = nengo_loihi.Simulator(
+                    conv.net, dt=config.dt, target=config.target, progress_bar=False
+                )
             return sim, placement
         except BuildError as e:
             layer = next((n for n in blocks if f"'{n}." in str(e)), None)
@@ -117,10 +125,25 @@ def _smaller(block: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def resource_table(sim: nengo_loihi.Simulator, placement: dict) -> dict:
-    """Blocks, compartments and memory per on-chip layer, from the built model."""
-    per_layer = {name: dict(blocks=0, compartments=0, in_axons=0, out_axons=0,
-                            synapse_bits=0, max_synapse_fraction=0.0)
-                 for name, p in placement.items() if p["on_chip"]}
+    """Blocks, compartments and memory per on-chip layer, from the built model.
+
+    Returns
+    -------
+    resources : dict
+        Per layer blocks, compartments, axons and synapse bits; cores and chips.
+    """
+    per_layer = {
+        name: dict(
+            blocks=0,
+            compartments=0,
+            in_axons=0,
+            out_axons=0,
+            synapse_bits=0,
+            max_synapse_fraction=0.0,
+        )
+        for name, p in placement.items()
+        if p["on_chip"]
+    }
     for block in sim.model.blocks:
         label = block.label or ""
         layer = next((n for n in per_layer if f"'{n}." in label), None)
@@ -133,80 +156,111 @@ def resource_table(sim: nengo_loihi.Simulator, placement: dict) -> dict:
         row["in_axons"] += util["in-axons"][0]
         row["out_axons"] += util["out-axons"][0]
         row["synapse_bits"] += util["synapses"][0]
-        row["max_synapse_fraction"] = max(row["max_synapse_fraction"],
-                                          util["synapses"][0] / util["synapses"][1])
+        row["max_synapse_fraction"] = max(
+            row["max_synapse_fraction"], util["synapses"][0] / util["synapses"][1]
+        )
     cores = sum(r["blocks"] for r in per_layer.values())
     return dict(layers=per_layer, cores=cores, chips=math.ceil(cores / CORES_PER_CHIP))
 
 
-def deploy(run_dir, config: DeployConfig, data: Dataset | None = None,
-           progress: bool = True) -> dict:
-    """Run a trained network on Loihi or its emulator; returns a JSON-ready report."""
+def deploy(
+    run_dir, config: DeployConfig, data: Dataset | None = None, progress: bool = True
+) -> dict:
+    """Run a trained network on Loihi or its emulator; returns a JSON-ready report.
+
+    Returns
+    -------
+    report : dict
+        Accuracies on the target and NengoDL, agreement, mapping, placement, resources, timings.
+    """
     run = Run.open(run_dir)
     data = data or run.data
     conv, mapping, placement = build_deployable(run, config, data)
     n = min(config.n_test, len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n]
 
-    dl_pred, dl_rates = _predict_dl(conv, x, config.n_steps, config.dt)
+    dl_pred, dl_rates = _predict_dl(conv, x, config, progress)
     warnings_out = []
     for name, r in dl_rates.items():
         too_fast = int((r.max(axis=0) >= 1 / config.dt).sum())
         if placement[name]["on_chip"] and too_fast:
-            msg = (f"layer {name!r}: {too_fast} neurons reach {1 / config.dt:g} Hz, the most "
-                   "Loihi can emit (one spike per step); lower --scale-firing-rates")
+            msg = (
+                f"layer {name!r}: {too_fast} neurons reach {1 / config.dt:g} Hz, the most "
+                "Loihi can emit (one spike per step); lower --scale-firing-rates"
+            )
             warnings.warn(msg, stacklevel=2)
             warnings_out.append(msg)
 
-    conv.input.output = nengo.processes.PresentInput(flat(x)[:, 0],
-                                                      config.n_steps * config.dt)
+    conv.input.output = nengo.processes.PresentInput(flat(x)[:, 0], config.n_steps * config.dt)
     start = time.perf_counter()
     sim, placement = _build_fitting(conv, placement, config)
     with sim:
         build_s = time.perf_counter() - start
         resources = resource_table(sim, placement)
         start = time.perf_counter()
-        for _ in tqdm(range(n), desc=f"loihi {config.target}", disable=None if progress else True,
-                      leave=False):
+        for _ in progress_bar(range(n), f"loihi {config.target}", progress):
             sim.run_steps(config.n_steps)
         run_s = time.perf_counter() - start
         out = sim.data[conv.output].reshape(n, config.n_steps, -1)
     loihi_pred = out[:, -1].argmax(axis=-1)
     m = len(dl_pred)
     return dict(
-        run_dir=str(run_dir), trained_neuron=run.config.neuron, target=config.target,
-        settings={k: v for k, v in asdict(config).items()}, n_test=n,
-        test_source=data.test_source, mapping=mapping.as_dict() if mapping else None,
+        run_dir=str(run_dir),
+        trained_neuron=run.config.neuron,
+        target=config.target,
+        settings={k: v for k, v in asdict(config).items()},
+        n_test=n,
+        test_source=data.test_source,
+        mapping=mapping.as_dict() if mapping else None,
         loihi_accuracy=float((loihi_pred == y).mean()),
         nengo_dl_accuracy=float((dl_pred == y[:m]).mean()),
         agreement=float((dl_pred == loihi_pred[:m]).mean()),
-        placement=placement, resources=resources, warnings=warnings_out,
-        build_seconds=build_s, seconds_per_image=run_s / n,
+        placement=placement,
+        resources=resources,
+        warnings=warnings_out,
+        build_seconds=build_s,
+        seconds_per_image=run_s / n,
     )
 
 
 def format_report(report: dict) -> str:
+    """A deployment report as a few lines of text.
+
+    Returns
+    -------
+    text : str
+    """
     s = report["settings"]
-    lines = [f"{report['target']} accuracy {report['loihi_accuracy']:.4f} vs NengoDL "
-             f"{report['nengo_dl_accuracy']:.4f} (same network and settings; agreement "
-             f"{report['agreement']:.3f}) on {report['n_test']} images "
-             f"({report['test_source']}), {s['n_steps']} steps, synapse {s['synapse']}"]
+    lines = [
+        f"{report['target']} accuracy {report['loihi_accuracy']:.4f} vs NengoDL "
+        f"{report['nengo_dl_accuracy']:.4f} (same network and settings; agreement "
+        f"{report['agreement']:.3f}) on {report['n_test']} images "
+        f"({report['test_source']}), {s['n_steps']} steps, synapse {s['synapse']}"
+    ]
     if report["mapping"]:
         m = report["mapping"]
-        lines.append(f"{m['source']} -> Loihi LIF: tau_rc {m['tau_rc'] * 1e3:.2f} ms, tau_ref "
-                     f"{m['tau_ref'] * 1e3:.0f} ms, gain {m['gain']:.3g}, fit error "
-                     f"{100 * m['rms_error']:.2f}% over u in [0, {m['u_max']:.3g}]")
-    lines.append(f"{'layer':<10}{'chip':>5}{'neurons':>9}{'block':>14}{'blocks':>7}"
-                 f"{'in-axons':>10}{'synapse bits':>14}{'max syn %':>10}")
+        lines.append(
+            f"{m['source']} -> Loihi LIF: tau_rc {m['tau_rc'] * 1e3:.2f} ms, tau_ref "
+            f"{m['tau_ref'] * 1e3:.0f} ms, gain {m['gain']:.3g}, fit error "
+            f"{100 * m['rms_error']:.2f}% over u in [0, {m['u_max']:.3g}]"
+        )
+    lines.append(
+        f"{'layer':<10}{'chip':>5}{'neurons':>9}{'block':>14}{'blocks':>7}"
+        f"{'in-axons':>10}{'synapse bits':>14}{'max syn %':>10}"
+    )
     res = report["resources"]["layers"]
     for name, p in report["placement"].items():
         r = res.get(name, {})
-        lines.append(f"{name:<10}{'on' if p['on_chip'] else 'off':>5}{p['neurons']:>9}"
-                     f"{str(p.get('block_shape', '-')):>14}{r.get('blocks', 0):>7}"
-                     f"{r.get('in_axons', 0):>10}{r.get('synapse_bits', 0):>14}"
-                     f"{100 * r.get('max_synapse_fraction', 0):>10.1f}")
-    lines.append(f"cores {report['resources']['cores']}, chips {report['resources']['chips']}; "
-                 f"{report['seconds_per_image']:.2f} s per image on the {report['target']}")
+        lines.append(
+            f"{name:<10}{'on' if p['on_chip'] else 'off':>5}{p['neurons']:>9}"
+            f"{str(p.get('block_shape', '-')):>14}{r.get('blocks', 0):>7}"
+            f"{r.get('in_axons', 0):>10}{r.get('synapse_bits', 0):>14}"
+            f"{100 * r.get('max_synapse_fraction', 0):>10.1f}"
+        )
+    lines.append(
+        f"cores {report['resources']['cores']}, chips {report['resources']['chips']}; "
+        f"{report['seconds_per_image']:.2f} s per image on the {report['target']}"
+    )
     return "\n".join(lines)
 
 
@@ -216,11 +270,20 @@ def check_target(config: DeployConfig) -> None:
         from nengo_loihi.hardware import HAS_NXSDK
 
         if not HAS_NXSDK:
-            raise DeployError("--target loihi needs Intel's NxSDK, which is not installed "
-                              "here; use --target sim (the emulator)")
+            raise DeployError(
+                "--target loihi needs Intel's NxSDK, which is not installed "
+                "here; use --target sim (the emulator)"
+            )
 
 
 def deploy_command(run_dir, config: DeployConfig, out: str | None = None) -> int:
+    """`deploy` for the command line: checks, runs, prints, saves the report.
+
+    Returns
+    -------
+    status : int
+        The exit status (0).
+    """
     from pathlib import Path
 
     check_target(config)

@@ -1,4 +1,4 @@
-"""Keep TensorFlow's start-up logging out of users' terminals."""
+"""Keep TensorFlow's start-up logging, and progress bars, out of logs."""
 
 from __future__ import annotations
 
@@ -54,3 +54,18 @@ def import_tensorflow():
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     return tf
+
+
+def progress_bar(iterable, desc: str, show: bool = True):
+    """``iterable`` with a progress bar, drawn only when output is a terminal.
+
+    ``disable=None`` is tqdm's "only on a TTY", so redirected output and CI logs get
+    no bar lines.
+
+    Returns
+    -------
+    iterable
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False, disable=None if show else True)

@@ -32,9 +32,13 @@ def _add_fields(p: argparse.ArgumentParser, cls, skip=(), defaults=None) -> None
             continue
         default = defaults.get(f.name, f.default if f.default is not MISSING else None)
         meta = dict(f.metadata)
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=_parse_type(str(f.type)),
-                       default=default, choices=meta.get("choices"),
-                       help=f"{meta.get('help', '')} (default: {default})")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=_parse_type(str(f.type)),
+            default=default,
+            choices=meta.get("choices"),
+            help=f"{meta.get('help', '')} (default: {default})",
+        )
 
 
 def _config(cls, args, **overrides):
@@ -66,8 +70,11 @@ def cmd_evaluate(args) -> int:
 
     config = _config(EvalConfig, args)
     run = Run.open(args.run_dir)
-    out = Path(args.out or Path(args.run_dir) / f"eval-{config.neuron or run.config.neuron}-"
-               f"{config.mode}-{config.engine}.json")
+    out = Path(
+        args.out
+        or Path(args.run_dir)
+        / f"eval-{config.neuron or run.config.neuron}-{config.mode}-{config.engine}.json"
+    )
     _check_report_path(out)
     report = evaluate(run, config)
     print(summary_line(report))
@@ -97,16 +104,18 @@ def _write_report(out: Path, report: dict) -> None:
         fd, keep = tempfile.mkstemp(prefix="nengo-mif-report-", suffix=".json")
         with open(fd, "w") as f:
             json.dump(report, f, indent=2)
-        raise checkpoint.CheckpointError(f"could not write {out} ({e.strerror}); the report "
-                                         f"is kept in {keep}") from e
+        raise checkpoint.CheckpointError(
+            f"could not write {out} ({e.strerror}); the report is kept in {keep}"
+        ) from e
 
 
 def cmd_compare(args) -> int:
     from nengo_mif.networks.compare import compare, format_table
     from nengo_mif.networks.config import EvalConfig, TrainConfig
 
-    train_config = _config(TrainConfig, args, neuron=args.neurons[0],
-                           data_dir=_resolved(args.data_dir))
+    train_config = _config(
+        TrainConfig, args, neuron=args.neurons[0], data_dir=_resolved(args.data_dir)
+    )
     eval_config = _config(EvalConfig, args, neuron=None, mode="spiking")
     result = compare(args.neurons, train_config, eval_config, args.out_dir)
     print()
@@ -139,13 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     for name, help_text, defaults in [
-        ("demo", "train and compare ReLU/LIF/MIF/MIF2 on the embedded MNIST subset "
-         "(a few minutes), spiking evaluation", dict(epochs=3, n_test=1000)),
+        (
+            "demo",
+            "train and compare ReLU/LIF/MIF/MIF2 on the embedded MNIST subset "
+            "(a few minutes), spiking evaluation",
+            dict(epochs=3, n_test=1000),
+        ),
         ("compare", "train and evaluate several neuron types; one table, plots and JSON", {}),
     ]:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--neurons", nargs="+", default=trained_types(), choices=neuron_names(),
-                       help=f"neuron types (default: {' '.join(trained_types())})")
+        p.add_argument(
+            "--neurons",
+            nargs="+",
+            default=trained_types(),
+            choices=neuron_names(),
+            help=f"neuron types (default: {' '.join(trained_types())})",
+        )
         p.add_argument("--out-dir", default=f"results/{name}")
         _add_fields(p, TrainConfig, skip=("neuron",), defaults=defaults)
         _add_fields(p, EvalConfig, skip=("neuron", "mode"), defaults=defaults)
@@ -157,15 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
-    _report_command(sub, "evaluate", "evaluate a trained run spiking (or rate)", EvalConfig,
-                    cmd_evaluate)
+    _report_command(
+        sub, "evaluate", "evaluate a trained run spiking (or rate)", EvalConfig, cmd_evaluate
+    )
 
     p = sub.add_parser("figures", help="single-neuron figures: sine responses, rate curves")
     p.add_argument("--out-dir", default="results/figures")
     p.set_defaults(func=cmd_figures)
 
-    _report_command(sub, "deploy", "run a trained network on Loihi (or its emulator)",
-                    DeployConfig, cmd_deploy)
+    _report_command(
+        sub, "deploy", "run a trained network on Loihi (or its emulator)", DeployConfig, cmd_deploy
+    )
     return parser
 
 
@@ -188,8 +208,16 @@ def _user_errors() -> tuple[type, ...]:
     from nengo_mif.networks.run import RunError
     from nengo_mif.registry import UnknownNeuronType
 
-    errors = [CheckpointError, ConfigError, DataError, RunError, UnknownNeuronType, ValidationError,
-              FileExistsError, FloatingPointError]
+    errors = [
+        CheckpointError,
+        ConfigError,
+        DataError,
+        RunError,
+        UnknownNeuronType,
+        ValidationError,
+        FileExistsError,
+        FloatingPointError,
+    ]
     if "nengo_mif.networks.train" in sys.modules:
         errors.append(sys.modules["nengo_mif.networks.train"].TrainingInterrupted)
     if "nengo_mif.networks.engine" in sys.modules:

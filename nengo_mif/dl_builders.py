@@ -63,8 +63,10 @@ class MIFBuilder(TFNeuronBuilder):
         *out, finite = self._fused_step(tf.cast(dt, J.dtype), J, *state)
         check = tf.debugging.Assert(
             finite,
-            [f"{self.name} input current J is NaN or inf; check the weights and inputs "
-             "feeding this layer"],
+            [
+                f"{self.name} input current J is NaN or inf; check the weights and inputs "
+                "feeding this layer"
+            ],
         )
         with tf.control_dependencies([check]):
             n_spikes = tf.identity(out[0])

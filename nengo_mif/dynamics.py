@@ -72,7 +72,12 @@ class Circuit:
         return 3 if self.has_m2 else 2
 
     def rheobase(self) -> Any:
-        """Smallest constant input that makes the neuron fire repeatedly."""
+        """Smallest constant input that makes the neuron fire repeatedly.
+
+        Returns
+        -------
+        j_rh : float or array
+        """
         return 1.0 + self.g2_off * (1.0 - self.e_reset) if self.has_m2 else 1.0
 
 
@@ -148,20 +153,36 @@ def _advance(c: Circuit, J, v, x1, x2, m2, duration, ops):
 
 
 def spike_state(c: Circuit, J, ops=NUMPY_OPS):
-    """State at the instant of a spike: threshold, both memristors just switched on."""
+    """State at the instant of a spike: threshold, both memristors just switched on.
+
+    Returns
+    -------
+    state : State
+    """
     one = ops.full_like(J, 1.0)
     m2 = one * c.t_m2 if c.has_m2 else one * 0.0
     return one, one, one if c.has_m2 else one * 0.0, m2
 
 
 def period(c: Circuit, J, ops=NUMPY_OPS):
-    """Inter-spike interval under constant input ``J`` (NEVER where it does not fire)."""
+    """Inter-spike interval under constant input ``J`` (NEVER where it does not fire).
+
+    Returns
+    -------
+    period : array
+        Seconds between spikes.
+    """
     elapsed, spiked, _ = _cycle(c, J, ops)
     return ops.where(spiked, elapsed, NEVER)
 
 
 def rate(c: Circuit, J, ops=NUMPY_OPS):
-    """Steady firing rate (Hz) under constant input ``J``."""
+    """Steady firing rate (Hz) under constant input ``J``.
+
+    Returns
+    -------
+    rate : array
+    """
     isi = period(c, J, ops)
     fires = isi < NEVER
     return ops.where(fires, 1.0 / ops.where(fires, isi, 1.0), 0.0)
@@ -198,6 +219,11 @@ def cycle_step(c: Circuit, dt, J, v, x1, x2, m2, ops=NUMPY_OPS):
     the end of the step is then read off that table (select the phase the remaining
     time falls in, one exponential) instead of being stepped through a third loop.
     Used for MIF2; checked against `step` in the tests.
+
+    Returns
+    -------
+    n_spikes, v, x1, x2, m2 : arrays
+        As `step`.
     """
     v, x1, x2, m2, elapsed, spiked = advance(c, J, v, x1, x2, m2, dt, ops=ops)
     isi, fires, phases = _cycle(c, J, ops)
@@ -238,6 +264,11 @@ def mif_step(c: Circuit, dt, J, v, x1, ops=NUMPY_OPS):
     With only M1 the cycle has two phases whose durations are logarithms, so the
     first spike time, the number of further whole periods and the phase reached at
     the end of the step follow directly, with no event loop.
+
+    Returns
+    -------
+    n_spikes, v, x1, x2, m2 : arrays
+        As `step`.
     """
     on = x1 > 0.5
     j_off = J - 1.0  # how far the off-state asymptote lies beyond threshold
@@ -250,11 +281,14 @@ def mif_step(c: Circuit, dt, J, v, x1, ops=NUMPY_OPS):
     tau_on = c.tau / c.g1_on
     t_on_full = tau_on * ops.log1p((1.0 - c.v_hold) * inv_on)  # threshold -> v_hold
     t_off_full = c.tau * ops.log1p((1.0 - c.v_hold) * inv_off)  # v_hold -> threshold
-    t_on_v = ops.where(unlatched, tau_on * ops.log1p(ops.maximum(v - c.v_hold, 0.0) * inv_on), NEVER)
+    t_on_v = ops.where(
+        unlatched, tau_on * ops.log1p(ops.maximum(v - c.v_hold, 0.0) * inv_on), NEVER
+    )
     t_off_v = c.tau * ops.log1p(ops.maximum(1.0 - v, 0.0) * inv_off)
     t_first = ops.where(on, t_on_v + t_off_full, t_off_v)
-    t_first = ops.where(ops.logical_and(fires, ops.logical_or(unlatched, ops.logical_not(on))),
-                        t_first, NEVER)
+    t_first = ops.where(
+        ops.logical_and(fires, ops.logical_or(unlatched, ops.logical_not(on))), t_first, NEVER
+    )
     spiked = t_first <= dt
     period = ops.where(unlatched, t_on_full + t_off_full, NEVER)
     left = ops.where(spiked, dt - t_first, 0.0)
@@ -267,15 +301,21 @@ def mif_step(c: Circuit, dt, J, v, x1, ops=NUMPY_OPS):
     v_start = ops.where(spiked, 1.0, v)
     v_from = ops.where(still_on, v_start, ops.where(start_on, c.v_hold, v_start))
     target = ops.where(still_on, a_on, J)
-    decay = ops.where(still_on, -s / tau_on,
-                      -ops.where(start_on, ops.maximum(s - t_on_start, 0.0), s) / c.tau)
+    decay = ops.where(
+        still_on, -s / tau_on, -ops.where(start_on, ops.maximum(s - t_on_start, 0.0), s) / c.tau
+    )
     v = ops.maximum(target + (v_from - target) * ops.exp(decay), c.v_min)
     n_spikes = ops.where(spiked, 1.0 + n_more, 0.0)
     return n_spikes, v, ops.where(still_on, 1.0, 0.0)
 
 
 def mif_rate(c: Circuit, J, ops=NUMPY_OPS):
-    """`rate` for MIF in closed form: ``1 / (t_on + t_off)``."""
+    """`rate` for MIF in closed form: ``1 / (t_on + t_off)``.
+
+    Returns
+    -------
+    rate : array
+    """
     j_off = J - 1.0
     hold = c.v_hold - J / c.g1_on
     fires = ops.logical_and(j_off > 0, hold > 0)

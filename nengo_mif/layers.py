@@ -50,7 +50,12 @@ def fused(fn: Callable) -> Callable:
 
 
 def maths_for(*neuron_classes: type) -> Callable:
-    """Class decorator: register the maths of these nengo neuron types."""
+    """Class decorator: register the maths of these nengo neuron types.
+
+    Returns
+    -------
+    decorator : callable
+    """
 
     def decorator(cls):
         for nc in neuron_classes:
@@ -60,8 +65,9 @@ def maths_for(*neuron_classes: type) -> Callable:
     return decorator
 
 
-def neuron_maths(neuron: nengo.neurons.NeuronType, smoothing: float | None = None,
-                 dtype="float32") -> NeuronMaths:
+def neuron_maths(
+    neuron: nengo.neurons.NeuronType, smoothing: float | None = None, dtype="float32"
+) -> NeuronMaths:
     """The maths of ``neuron`` on tensors; a clear error for a type the engine lacks.
 
     Returns
@@ -106,7 +112,12 @@ class NeuronMaths:
         raise NotImplementedError
 
     def initial_state(self, n_neurons: int, seed: int | None) -> list[np.ndarray]:
-        """nengo's rule: draw each state variable from the type's distribution."""
+        """nengo's rule: draw each state variable from the type's distribution.
+
+        Returns
+        -------
+        state : list of np.ndarray
+        """
         state = initial_state(self.neuron, n_neurons, seed, self.dtype.as_numpy_dtype)
         return [state[name] for name in self.state_names]
 
@@ -139,8 +150,9 @@ class LIFMaths(NeuronMaths):
     def rate(self, J):
         J = J - 1.0
         if self.smoothing is None:
-            rates = 1.0 / (self.tau_ref + self.tau_rc
-                           * tf.math.log1p(tf.math.reciprocal(tf.maximum(J, 1e-15))))
+            rates = 1.0 / (
+                self.tau_ref + self.tau_rc * tf.math.log1p(tf.math.reciprocal(tf.maximum(J, 1e-15)))
+            )
             return tf.where(J > 0, rates, tf.zeros_like(J))
         sigma = tf.constant(self.smoothing, self.dtype)
         js = J / sigma
@@ -190,8 +202,10 @@ class MIF2Maths(MIFMaths):
 
 
 def _neuron_config(neuron: nengo.neurons.NeuronType) -> dict:
-    return dict(type=type(neuron).__name__,
-                params={p: getattr(neuron, p) for p in neuron.params if p != "initial_state"})
+    return dict(
+        type=type(neuron).__name__,
+        params={p: getattr(neuron, p) for p in neuron.params if p != "initial_state"},
+    )
 
 
 def _neuron_from_config(config) -> nengo.neurons.NeuronType:
@@ -227,8 +241,12 @@ class RateActivation(tf.keras.layers.Layer):
         return self._rate(z)
 
     def get_config(self):
-        return dict(super().get_config(), neuron=_neuron_config(self.neuron),
-                    scale=self.scale, smoothing=self.smoothing)
+        return dict(
+            super().get_config(),
+            neuron=_neuron_config(self.neuron),
+            scale=self.scale,
+            smoothing=self.smoothing,
+        )
 
 
 def rate_function(maths: NeuronMaths, scale: float, amplitude: float) -> Callable:
@@ -243,6 +261,7 @@ def rate_function(maths: NeuronMaths, scale: float, amplitude: float) -> Callabl
     -------
     rate : callable
     """
+
     def rate(z):
         return maths.rate(maths.j_th + scale * z) * amplitude
 
@@ -279,9 +298,18 @@ class SpikingCell(tf.keras.layers.Layer):
     connection, plus an unfiltered ``bias``: then the filter's value is state too.
     """
 
-    def __init__(self, neuron, units_shape, dt: float = 0.001, scale: float = 1.0,
-                 initial_state=None, seed: int | None = 0, synapse: float | None = None,
-                 bias=None, **kwargs):
+    def __init__(
+        self,
+        neuron,
+        units_shape,
+        dt: float = 0.001,
+        scale: float = 1.0,
+        initial_state=None,
+        seed: int | None = 0,
+        synapse: float | None = None,
+        bias=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.neuron = _neuron_from_config(neuron)
         self.units_shape = tuple(int(d) for d in units_shape)
@@ -295,23 +323,28 @@ class SpikingCell(tf.keras.layers.Layer):
         amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
         self.alpha = amplitude / self.dt
         names = self.maths.state_names
-        values = (self.maths.initial_state(self.n_neurons, seed) if initial_state is None
-                  else [np.asarray(initial_state[name]) for name in names])
+        values = (
+            self.maths.initial_state(self.n_neurons, seed)
+            if initial_state is None
+            else [np.asarray(initial_state[name]) for name in names]
+        )
         self.initial = [np.asarray(v, self.dtype).reshape(self.units_shape) for v in values]
         self.synapse = synapse
         if synapse is not None:
             self.filter_ab = lowpass_coefficients(synapse, self.dt)
             self.bias = np.zeros(self.units_shape[-1:], self.dtype) if bias is None else bias
             self.initial.append(np.zeros(self.units_shape, self.dtype))  # the filter's value
-        self.state_size = ([tf.TensorShape(self.units_shape)] * len(self.initial)
-                           + [tf.TensorShape([1])])
+        self.state_size = [tf.TensorShape(self.units_shape)] * len(self.initial) + [
+            tf.TensorShape([1])
+        ]
         self.output_size = tf.TensorShape(self.units_shape)
         self._step = fused(self._fused_step)
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         batch = tf.shape(inputs)[0] if inputs is not None else batch_size
-        state = [tf.broadcast_to(tf.constant(v), tf.concat([[batch], v.shape], 0))
-                 for v in self.initial]
+        state = [
+            tf.broadcast_to(tf.constant(v), tf.concat([[batch], v.shape], 0)) for v in self.initial
+        ]
         return state + [tf.ones((batch, 1), self.dtype)]
 
     def call(self, z, states):
@@ -371,9 +404,19 @@ class SpikingActivation(tf.keras.layers.Layer):
         Per-channel bias added after the synapse.
     """
 
-    def __init__(self, neuron, dt: float = 0.001, scale: float = 1.0, stateful: bool = False,
-                 initial_state=None, seed: int | None = 0, return_finite: bool = False,
-                 synapse: float | None = None, bias=None, **kwargs):
+    def __init__(
+        self,
+        neuron,
+        dt: float = 0.001,
+        scale: float = 1.0,
+        stateful: bool = False,
+        initial_state=None,
+        seed: int | None = 0,
+        return_finite: bool = False,
+        synapse: float | None = None,
+        bias=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.neuron = _neuron_from_config(neuron)
         self.dt, self.scale, self.stateful = float(dt), float(scale), stateful
@@ -381,14 +424,23 @@ class SpikingActivation(tf.keras.layers.Layer):
         self.synapse, self.bias = synapse, bias
 
     def build(self, input_shape):
-        self.cell = SpikingCell(self.neuron, input_shape[2:], dt=self.dt, scale=self.scale,
-                                initial_state=self.initial_state, seed=self.seed,
-                                synapse=self.synapse, bias=self.bias, dtype=self.dtype,
-                                name="cell")
+        self.cell = SpikingCell(
+            self.neuron,
+            input_shape[2:],
+            dt=self.dt,
+            scale=self.scale,
+            initial_state=self.initial_state,
+            seed=self.seed,
+            synapse=self.synapse,
+            bias=self.bias,
+            dtype=self.dtype,
+            name="cell",
+        )
         # each step is one XLA computation (`SpikingCell._step`); compiling the whole
         # loop instead was measured slower and took 3x the memory
-        self.rnn = tf.keras.layers.RNN(self.cell, return_sequences=True, return_state=True,
-                                       stateful=self.stateful)
+        self.rnn = tf.keras.layers.RNN(
+            self.cell, return_sequences=True, return_state=True, stateful=self.stateful
+        )
         super().build(input_shape)
 
     def call(self, z):
@@ -397,19 +449,28 @@ class SpikingActivation(tf.keras.layers.Layer):
         return (spikes, finite) if self.return_finite else spikes
 
     def get_config(self):
-        return dict(super().get_config(), neuron=_neuron_config(self.neuron), dt=self.dt,
-                    scale=self.scale, stateful=self.stateful, seed=self.seed,
-                    return_finite=self.return_finite, synapse=self.synapse,
-                    bias=None if self.bias is None else np.asarray(self.bias).tolist())
+        return dict(
+            super().get_config(),
+            neuron=_neuron_config(self.neuron),
+            dt=self.dt,
+            scale=self.scale,
+            stateful=self.stateful,
+            seed=self.seed,
+            return_finite=self.return_finite,
+            synapse=self.synapse,
+            bias=None if self.bias is None else np.asarray(self.bias).tolist(),
+        )
 
 
 def check_finite(finite, layer_name: str, neuron_name: str) -> None:
     """Raise the NengoDL builders' error if any input current of a layer was NaN/inf."""
     if not bool(np.all(finite)):
         raise NonFiniteInput(
-            None, None,
+            None,
+            None,
             f"{neuron_name} input current J is NaN or inf in layer {layer_name!r}; check "
-            "the weights and inputs feeding this layer")
+            "the weights and inputs feeding this layer",
+        )
 
 
 def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
@@ -446,8 +507,11 @@ class Lowpass(tf.keras.layers.Layer):
         a = tf.constant(self.a, self.dtype)
         b = tf.constant(self.b, self.dtype)
         # a loop over time, not unrolled: XLA compiles it in constant time
-        ys = tf.scan(lambda y, x_t: a * y + b * x_t, tf.experimental.numpy.moveaxis(x, 1, 0),
-                     initializer=tf.zeros_like(x[:, 0]))
+        ys = tf.scan(
+            lambda y, x_t: a * y + b * x_t,
+            tf.experimental.numpy.moveaxis(x, 1, 0),
+            initializer=tf.zeros_like(x[:, 0]),
+        )
         y = tf.experimental.numpy.moveaxis(ys, 0, 1)
         if self.delay:
             y = tf.concat([tf.zeros_like(y[:, :1]), y[:, :-1]], axis=1)

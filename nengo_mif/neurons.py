@@ -40,10 +40,14 @@ class FiniteParam(NumberParam):
         self.allow_neg_inf = allow_neg_inf
 
     def coerce(self, instance, value):
-        if isinstance(value, (int, float, np.number)) and not np.isfinite(value) and not (
-                self.allow_neg_inf and value == -np.inf):
-            raise ValidationError(f"must be a finite number; got {value}", attr=self.name,
-                                  obj=instance)
+        if (
+            isinstance(value, (int, float, np.number))
+            and not np.isfinite(value)
+            and not (self.allow_neg_inf and value == -np.inf)
+        ):
+            raise ValidationError(
+                f"must be a finite number; got {value}", attr=self.name, obj=instance
+            )
         return super().coerce(instance, value)
 
 
@@ -62,8 +66,19 @@ class _Memristive(NeuronType):
     min_voltage = FiniteParam("min_voltage", allow_neg_inf=True, optional=True)
     amplitude = FiniteParam("amplitude", low=0, low_open=True)
 
-    def __init__(self, *, r_on, r_off, capacitance, e_rest, v_on, v_off, min_voltage,
-                 amplitude, initial_state):
+    def __init__(
+        self,
+        *,
+        r_on,
+        r_off,
+        capacitance,
+        e_rest,
+        v_on,
+        v_off,
+        min_voltage,
+        amplitude,
+        initial_state,
+    ):
         super().__init__(initial_state)
         self.r_on = r_on
         self.r_off = r_off
@@ -94,7 +109,9 @@ class _Memristive(NeuronType):
             raise ValidationError(
                 f"must lie below the normalised hold voltage v_hold = {self.v_hold:g}, or "
                 f"the simulated rate no longer follows rates(); got {self.v_min:g}",
-                attr="min_voltage", obj=self)
+                attr="min_voltage",
+                obj=self,
+            )
 
     # ---- derived, dimensionless constants (also read by the NengoDL builder) ----
     @property
@@ -117,6 +134,12 @@ class _Memristive(NeuronType):
     _default_min_voltage = 0.0
 
     def circuit(self) -> dynamics.Circuit:
+        """The circuit these parameters describe (`dynamics.Circuit`).
+
+        Returns
+        -------
+        circuit : dynamics.Circuit
+        """
         return dynamics.Circuit(
             tau=self.tau_rc, g1_on=self.g1_on, v_hold=self.v_hold, v_min=self.v_min
         )
@@ -150,9 +173,12 @@ class _Memristive(NeuronType):
                 obj=self,
             )
         if not np.all(np.isfinite(intercepts) & (intercepts < 1)):
-            raise ValidationError(f"intercepts must be finite and below 1; got "
-                                  f"{intercepts[~(np.isfinite(intercepts) & (intercepts < 1))][:3]}",
-                                  attr="intercepts", obj=self)
+            raise ValidationError(
+                f"intercepts must be finite and below 1; got "
+                f"{intercepts[~(np.isfinite(intercepts) & (intercepts < 1))][:3]}",
+                attr="intercepts",
+                obj=self,
+            )
         j_max = self._invert_rate(max_rates)
         gain = (j_th - j_max) / (intercepts - 1.0)
         bias = j_max - gain
@@ -257,8 +283,14 @@ class MIF(_Memristive):
         initial_state=None,
     ):
         super().__init__(
-            r_on=r_on, r_off=r_off, capacitance=capacitance, e_rest=e_rest, v_on=v_on,
-            v_off=v_off, min_voltage=min_voltage, amplitude=amplitude,
+            r_on=r_on,
+            r_off=r_off,
+            capacitance=capacitance,
+            e_rest=e_rest,
+            v_on=v_on,
+            v_off=v_off,
+            min_voltage=min_voltage,
+            amplitude=amplitude,
             initial_state=initial_state,
         )
         self._check_min_voltage()
@@ -336,8 +368,14 @@ class MIF2(_Memristive):
         initial_state=None,
     ):
         super().__init__(
-            r_on=r_on, r_off=r_off, capacitance=capacitance, e_rest=e_rest, v_on=v_on,
-            v_off=v_off, min_voltage=min_voltage, amplitude=amplitude,
+            r_on=r_on,
+            r_off=r_off,
+            capacitance=capacitance,
+            e_rest=e_rest,
+            v_on=v_on,
+            v_off=v_off,
+            min_voltage=min_voltage,
+            amplitude=amplitude,
             initial_state=initial_state,
         )
         self.r2_on = r2_on
@@ -376,6 +414,12 @@ class MIF2(_Memristive):
         return self.e_reset_norm
 
     def circuit(self) -> dynamics.Circuit:
+        """The circuit these parameters describe (`dynamics.Circuit`).
+
+        Returns
+        -------
+        circuit : dynamics.Circuit
+        """
         return dynamics.Circuit(
             tau=self.tau_rc,
             g1_on=self.g1_on,
@@ -409,7 +453,9 @@ def circuit_lif(neuron: _Memristive, tau_ref: float = 0.0, **kwargs) -> LIF:
     """The LIF baseline with the same membrane as ``neuron``: ``tau_rc = R_off C``.
 
     Its leak is the memristor's off resistance, and it resets to rest after a spike.
+
+    Returns
+    -------
+    lif : nengo.LIF
     """
-    return LIF(
-        tau_rc=neuron.tau_rc, tau_ref=tau_ref, amplitude=neuron.amplitude, **kwargs
-    )
+    return LIF(tau_rc=neuron.tau_rc, tau_ref=tau_ref, amplitude=neuron.amplitude, **kwargs)

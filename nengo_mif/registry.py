@@ -35,7 +35,12 @@ class NeuronRecord:
     loihi: str | None = None
 
     def neuron(self) -> nengo.neurons.NeuronType:
-        """A fresh instance, with the network amplitude."""
+        """A fresh instance, with the network amplitude.
+
+        Returns
+        -------
+        neuron : nengo.neurons.NeuronType
+        """
         return self.factory()
 
     @property
@@ -51,8 +56,9 @@ class UnknownNeuronType(ValueError):
     """A neuron type name that is not registered; the message lists the choices."""
 
 
-def register(name: str, spiking: str | None = None, spiking_scale: float = 1.0,
-             loihi: str | None = None) -> Callable:
+def register(
+    name: str, spiking: str | None = None, spiking_scale: float = 1.0, loihi: str | None = None
+) -> Callable:
     """Decorator: register ``factory`` under ``name``.
 
     Returns
@@ -78,8 +84,9 @@ def record(name: str) -> NeuronRecord:
     record : NeuronRecord
     """
     if name not in REGISTRY:
-        raise UnknownNeuronType(f"unknown neuron type {name!r}; choose one of "
-                                f"{', '.join(REGISTRY)}")
+        raise UnknownNeuronType(
+            f"unknown neuron type {name!r}; choose one of {', '.join(REGISTRY)}"
+        )
     return REGISTRY[name]
 
 
@@ -127,8 +134,9 @@ def threshold(neuron: nengo.neurons.NeuronType) -> float:
     return 1.0 if isinstance(neuron, (nengo.LIF, nengo.LIFRate)) else 0.0
 
 
-def initial_state(neuron: nengo.neurons.NeuronType, n_neurons: int, seed: int | None,
-                  dtype=np.float32) -> dict[str, np.ndarray]:
+def initial_state(
+    neuron: nengo.neurons.NeuronType, n_neurons: int, seed: int | None, dtype=np.float32
+) -> dict[str, np.ndarray]:
     """The initial state of a layer of neurons, drawn by nengo's rule.
 
     Both engines take a layer's state from here (layer ``i`` with ``seed + i``), so
@@ -145,8 +153,9 @@ def initial_state(neuron: nengo.neurons.NeuronType, n_neurons: int, seed: int | 
     return {name: np.asarray(state[name]) for name in neuron.state}
 
 
-def with_initial_state(neuron: nengo.neurons.NeuronType,
-                       state: dict[str, np.ndarray]) -> nengo.neurons.NeuronType:
+def with_initial_state(
+    neuron: nengo.neurons.NeuronType, state: dict[str, np.ndarray]
+) -> nengo.neurons.NeuronType:
     """A copy of ``neuron`` that starts from ``state`` (arrays by state name).
 
     Returns

@@ -11,5 +11,14 @@ from nengo_mif.networks.run import Run
 
 from nengo_mif.registry import REGISTRY, neuron_type
 
-__all__ = ["DATASETS", "Dataset", "DataError", "EvalConfig", "load_dataset", "REGISTRY",
-           "Run", "TrainConfig", "neuron_type"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DataError",
+    "EvalConfig",
+    "load_dataset",
+    "REGISTRY",
+    "Run",
+    "TrainConfig",
+    "neuron_type",
+]

@@ -75,11 +75,15 @@ def load_state(run_dir: Path) -> dict | None:
     try:
         state = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is unreadable or truncated ({e}); retrain into a new "
-                              "--run-dir, or restore the file") from e
+        raise CheckpointError(
+            f"{path} is unreadable or truncated ({e}); retrain into a new "
+            "--run-dir, or restore the file"
+        ) from e
     if not isinstance(state, dict) or "config" not in state or "epochs_done" not in state:
-        raise CheckpointError(f"{path} is not a nengo-mif run state (no config or "
-                              "epochs_done); point --run-dir at a training run")
+        raise CheckpointError(
+            f"{path} is not a nengo-mif run state (no config or "
+            "epochs_done); point --run-dir at a training run"
+        )
     return state
 
 
@@ -94,8 +98,9 @@ def check_writable(directory: Path) -> None:
         os.close(fd)
         os.remove(tmp)
     except OSError as e:
-        raise CheckpointError(f"cannot write to {directory} ({e.strerror}); choose a "
-                              "writable folder") from e
+        raise CheckpointError(
+            f"cannot write to {directory} ({e.strerror}); choose a writable folder"
+        ) from e
 
 
 def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -110,6 +115,12 @@ def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> Non
 
 
 def load_params(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """The run's state and its newest checkpoint's arrays.
+
+    Returns
+    -------
+    state, arrays : dict, dict of np.ndarray
+    """
     state = load_state(run_dir)
     if state is None or "params" not in state:
         raise FileNotFoundError(
@@ -130,5 +141,7 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         with np.load(path) as f:
             return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"{path} is unreadable or truncated ({e}); resume from an "
-                              "earlier copy or retrain into a new --run-dir") from e
+        raise CheckpointError(
+            f"{path} is unreadable or truncated ({e}); resume from an "
+            "earlier copy or retrain into a new --run-dir"
+        ) from e

@@ -25,8 +25,13 @@ from nengo_mif.networks.train import train  # noqa: E402
 from nengo_mif.registry import record  # noqa: E402
 
 
-def compare(neurons: list[str], train_config: TrainConfig, eval_config: EvalConfig,
-            out_dir: str | Path, verbose: bool = True) -> dict:
+def compare(
+    neurons: list[str],
+    train_config: TrainConfig,
+    eval_config: EvalConfig,
+    out_dir: str | Path,
+    verbose: bool = True,
+) -> dict:
     """Train (or resume) each neuron type, evaluate it rate-based and spiking.
 
     Every name is checked before any work starts, and ``compare.json`` is rewritten
@@ -55,10 +60,16 @@ def compare(neurons: list[str], train_config: TrainConfig, eval_config: EvalConf
         data = data or run.data  # loaded once for every type
         rate = evaluate(run, replace(eval_config, mode="rate"), data, progress=verbose)
         spiking = evaluate(run, eval_config, data, progress=verbose)
-        result["rows"].append(dict(
-            neuron=neuron, spiking_neuron=spiking["neuron"], rate_accuracy=rate["accuracy"],
-            spiking=spiking, train_seconds=sum(h["seconds"] for h in run.state["history"]),
-            epochs=run.state["epochs_done"]))
+        result["rows"].append(
+            dict(
+                neuron=neuron,
+                spiking_neuron=spiking["neuron"],
+                rate_accuracy=rate["accuracy"],
+                spiking=spiking,
+                train_seconds=sum(h["seconds"] for h in run.state["history"]),
+                epochs=run.state["epochs_done"],
+            )
+        )
         result.update(dataset=data.name, test_source=data.test_source)
         checkpoint.atomic_write_json(out_dir / "compare.json", result)
         if verbose:
@@ -68,43 +79,71 @@ def compare(neurons: list[str], train_config: TrainConfig, eval_config: EvalConf
     return result
 
 
-HEADER = (f"{'neuron':<13}{'rate acc':>9}{'spike acc':>10}{'steps':>6}{'scale':>6}{'rate Hz':>9}"
-          f"{'spikes/img':>12}{'synops/img':>12}{'loihi J':>10}{'train s':>9}")
+HEADER = (
+    f"{'neuron':<13}{'rate acc':>9}{'spike acc':>10}{'steps':>6}{'scale':>6}{'rate Hz':>9}"
+    f"{'spikes/img':>12}{'synops/img':>12}{'loihi J':>10}{'train s':>9}"
+)
 
 
 def table_row(row: dict) -> str:
+    """One neuron type's row of the comparison table (markdown).
+
+    Returns
+    -------
+    row : str
+    """
     s = row["spiking"]
     layers = [v for v in s["layers"].values() if "neurons" in v]
-    mean_rate = (sum(v["mean_rate_hz"] * v["neurons"] for v in layers)
-                 / max(1, sum(v["neurons"] for v in layers)))
+    mean_rate = sum(v["mean_rate_hz"] * v["neurons"] for v in layers) / max(
+        1, sum(v["neurons"] for v in layers)
+    )
     spikes = sum(v["spikes_per_image"] or 0 for v in layers)
     loihi = s["energy_per_inference_j"].get("loihi", float("nan"))
-    return (f"{row['spiking_neuron']:<13}{row['rate_accuracy']:>9.4f}{s['accuracy']:>10.4f}"
-            f"{s['n_steps']:>6}{s['scale_firing_rates']:>6g}{mean_rate:>9.1f}{spikes:>12.0f}{s['synops_per_image']:>12.3g}"
-            f"{loihi:>10.2e}{row['train_seconds']:>9.1f}")
+    return (
+        f"{row['spiking_neuron']:<13}{row['rate_accuracy']:>9.4f}{s['accuracy']:>10.4f}"
+        f"{s['n_steps']:>6}{s['scale_firing_rates']:>6g}{mean_rate:>9.1f}{spikes:>12.0f}{s['synops_per_image']:>12.3g}"
+        f"{loihi:>10.2e}{row['train_seconds']:>9.1f}"
+    )
 
 
 def format_table(result: dict) -> str:
+    """The comparison as a markdown table.
+
+    Returns
+    -------
+    table : str
+    """
     e = result["eval"]
     synapse = "none" if e["synapse"] is None else f"Lowpass({e['synapse']:g} s)"
-    lines = [f"{result['dataset']}: tested on {result['rows'][0]['spiking']['n_test']} images "
-             f"({result['test_source']}); spiking: {e['n_steps']} steps of "
-             f"{e['dt'] * 1e3:g} ms, synapse {synapse}; rate acc: the trained rate network",
-             HEADER]
+    lines = [
+        f"{result['dataset']}: tested on {result['rows'][0]['spiking']['n_test']} images "
+        f"({result['test_source']}); spiking: {e['n_steps']} steps of "
+        f"{e['dt'] * 1e3:g} ms, synapse {synapse}; rate acc: the trained rate network",
+        HEADER,
+    ]
     lines += [table_row(row) for row in result["rows"]]
     return "\n".join(lines)
 
 
 def plot(result: dict, out_dir: Path) -> list[Path]:
-    """Accuracy vs time steps, mean rate per layer, confusion matrices."""
+    """Accuracy vs time steps, mean rate per layer, confusion matrices.
+
+    Returns
+    -------
+    paths : list of Path
+    """
     rows = result["rows"]
     paths = []
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     for row in rows:
         acc = row["spiking"]["accuracy_per_step"]
         ax.plot(np.arange(1, len(acc) + 1), acc, label=row["spiking_neuron"])
-    ax.set(xlabel="time steps", ylabel="test accuracy", ylim=(0, 1),
-           title="Spiking accuracy vs time steps")
+    ax.set(
+        xlabel="time steps",
+        ylabel="test accuracy",
+        ylim=(0, 1),
+        title="Spiking accuracy vs time steps",
+    )
     ax.legend()
     paths.append(out_dir / "accuracy_vs_steps.png")
     fig.savefig(paths[-1], dpi=110)
@@ -115,8 +154,7 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     for i, row in enumerate(rows):
         layers = {k: v for k, v in row["spiking"]["layers"].items() if "neurons" in v}
         x = np.arange(len(layers)) + i * width
-        ax.bar(x, [v["mean_rate_hz"] for v in layers.values()], width,
-               label=row["spiking_neuron"])
+        ax.bar(x, [v["mean_rate_hz"] for v in layers.values()], width, label=row["spiking_neuron"])
         ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, list(layers))
     ax.set(ylabel="mean firing rate (Hz)", title="Firing rate per layer", yscale="log")
     ax.legend()
@@ -124,8 +162,9 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(rows), figsize=(3.2 * len(rows), 3.4), constrained_layout=True, squeeze=False
+    )
     for ax, row in zip(axes[0], rows):
         ax.imshow(np.array(row["spiking"]["confusion"]), cmap="Blues")
         ax.set(title=row["spiking_neuron"], xlabel="predicted", ylabel="true")
@@ -136,5 +175,11 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
 
 
 def load(out_dir: str | Path) -> dict:
+    """A saved comparison report.
+
+    Returns
+    -------
+    report : dict
+    """
     with open(Path(out_dir) / "compare.json") as f:
         return json.load(f)

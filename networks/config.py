@@ -51,26 +51,39 @@ class TrainConfig:
     """How a network is trained (rate-based, on the neuron type's rate curve)."""
 
     dataset: str = field(default="mnist-5k", metadata=_help("dataset", choices=DATASETS))
-    data_dir: str | None = field(default=None, metadata=_help(
-        "folder with the dataset's files (stored resolved; see README)"))
+    data_dir: str | None = field(
+        default=None,
+        metadata=_help("folder with the dataset's files (stored resolved; see README)"),
+    )
     model: str = field(default="mnist_cnn", metadata=_help("network", choices=MODEL_NAMES))
     neuron: str = field(default="mif", metadata=_help("neuron type every ReLU becomes"))
-    engine: str = field(default="keras", metadata=_help(
-        "keras (fast, default) or nengo-dl (NengoDL's simulator)", choices=ENGINES))
+    engine: str = field(
+        default="keras",
+        metadata=_help("keras (fast, default) or nengo-dl (NengoDL's simulator)", choices=ENGINES),
+    )
     epochs: int = field(default=5, metadata=_help("training epochs"))
-    keras_epochs: int = field(default=0, metadata=_help(
-        "plain-Keras pre-training epochs (batch-norm models need some)"))
+    keras_epochs: int = field(
+        default=0, metadata=_help("plain-Keras pre-training epochs (batch-norm models need some)")
+    )
     batch_size: int = field(default=50, metadata=_help("minibatch size"))
     learning_rate: float = field(default=1e-3, metadata=_help("Adam learning rate"))
-    smoothing: float | None = field(default=0.01, metadata=_help(
-        "rate-curve smoothing at threshold (NengoDL's lif_smoothing; 0: none)"))
-    rate_reg: float = field(default=0.0, metadata=_help(
-        "weight of the firing-rate regulariser (0: off)"))
+    smoothing: float | None = field(
+        default=0.01,
+        metadata=_help("rate-curve smoothing at threshold (NengoDL's lif_smoothing; 0: none)"),
+    )
+    rate_reg: float = field(
+        default=0.0, metadata=_help("weight of the firing-rate regulariser (0: off)")
+    )
     target_rate: float = field(default=250.0, metadata=_help("Hz, for the regulariser"))
-    max_train: int | None = field(default=None, metadata=_help(
-        "train on only the first N training images"))
-    validation: int = field(default=0, metadata=_help(
-        "hold out the last N training images for choosing settings (never trained on)"))
+    max_train: int | None = field(
+        default=None, metadata=_help("train on only the first N training images")
+    )
+    validation: int = field(
+        default=0,
+        metadata=_help(
+            "hold out the last N training images for choosing settings (never trained on)"
+        ),
+    )
     seed: int = field(default=0, metadata=_help("random seed (weights, shuffling)"))
 
     def __post_init__(self):
@@ -88,8 +101,10 @@ class TrainConfig:
         _check_number("target_rate", self.target_rate, 0, low_open=True)
         _check_number("max_train", self.max_train, 1, integer=True, optional=True)
         if self.max_train is not None and self.max_train < self.batch_size:
-            raise ConfigError(f"max_train ({self.max_train}) must be at least batch_size "
-                              f"({self.batch_size}); raise --max-train or lower --batch-size")
+            raise ConfigError(
+                f"max_train ({self.max_train}) must be at least batch_size "
+                f"({self.batch_size}); raise --max-train or lower --batch-size"
+            )
         _check_number("validation", self.validation, 0, integer=True)
         _check_number("seed", self.seed, 0, integer=True)
 
@@ -99,19 +114,30 @@ class EvalConfig:
     """How a trained network is run: spiking over time (or rate, one step)."""
 
     n_steps: int = field(default=30, metadata=_help("time steps per image"))
-    synapse: float | None = field(default=0.005, metadata=_help(
-        "Lowpass time constant in seconds on every connection (0: no filtering)"))
+    synapse: float | None = field(
+        default=0.005,
+        metadata=_help("Lowpass time constant in seconds on every connection (0: no filtering)"),
+    )
     scale_firing_rates: float = field(default=1.0, metadata=_help("firing-rate scale"))
-    n_test: int | None = field(default=1000, metadata=_help(
-        "number of test images (default: 1000; the whole set if larger)"))
+    n_test: int | None = field(
+        default=1000,
+        metadata=_help("number of test images (default: 1000; the whole set if larger)"),
+    )
     batch_size: int = field(default=50, metadata=_help("images per batch"))
     dt: float = field(default=0.001, metadata=_help("time step (s)"))
-    neuron: str | None = field(default=None, metadata=_help(
-        "neuron type to run (default: the trained one's spiking counterpart)"))
-    mode: str = field(default="spiking", metadata=_help(
-        "spiking, or rate (the trained rate network, one step)", choices=("spiking", "rate")))
-    engine: str = field(default="keras", metadata=_help(
-        "keras (fast, default) or nengo-dl", choices=ENGINES))
+    neuron: str | None = field(
+        default=None,
+        metadata=_help("neuron type to run (default: the trained one's spiking counterpart)"),
+    )
+    mode: str = field(
+        default="spiking",
+        metadata=_help(
+            "spiking, or rate (the trained rate network, one step)", choices=("spiking", "rate")
+        ),
+    )
+    engine: str = field(
+        default="keras", metadata=_help("keras (fast, default) or nengo-dl", choices=ENGINES)
+    )
     seed: int = field(default=0, metadata=_help("seed of the neurons' initial states"))
 
     def __post_init__(self):
@@ -133,4 +159,10 @@ class EvalConfig:
 
 
 def neuron_names() -> tuple[str, ...]:
+    """The registered neuron names, without importing TensorFlow.
+
+    Returns
+    -------
+    names : tuple of str
+    """
     return tuple(REGISTRY)

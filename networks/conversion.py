@@ -17,6 +17,7 @@ import nengo_dl
 import numpy as np
 from nengo_dl import compat
 
+from nengo_mif._quiet import progress_bar
 from nengo_mif.layers import tf
 from nengo_mif.registry import initial_state, neuron_type, threshold, with_initial_state
 
@@ -31,6 +32,46 @@ def flat(x: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), 1, -1)
 
 
+def predict_batches(
+    conv: Converted,
+    x: np.ndarray,
+    n_steps: int,
+    dt: float = 0.001,
+    batch_size: int = 50,
+    seed: int | None = 0,
+    rate: bool = False,
+    progress: bool = False,
+):
+    """Run images ``x`` through a converted network in NengoDL, batch by batch.
+
+    The package's one NengoDL simulation loop (evaluation and deployment use it).
+    ``rate``: NengoDL's training graph (rate curves, one step); otherwise the
+    spiking inference graph over ``n_steps``.
+
+    Returns
+    -------
+    batches : iterator of dict
+        Per batch, the simulator's outputs by probe, ``(batch, n_steps, ...)``.
+    """
+    batch = min(batch_size, len(x))
+    if len(x) % batch:
+        raise ValueError(
+            f"NengoDL needs the number of images ({len(x)}) to be a multiple "
+            f"of batch_size ({batch}); change n_test or batch_size"
+        )
+    with conv.net:
+        if rate:
+            nengo_dl.configure_settings(learning_phase=True)
+        else:
+            nengo_dl.configure_settings(inference_only=True)
+    steps = 1 if rate else n_steps
+    with nengo_dl.Simulator(
+        conv.net, minibatch_size=batch, dt=dt, seed=seed, progress_bar=False
+    ) as sim:
+        for i in progress_bar(range(0, len(x), batch), "nengo-dl", progress):
+            yield sim.predict_on_batch({conv.input: np.tile(flat(x[i : i + batch]), (1, steps, 1))})
+
+
 def neuron_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
     """Layers whose ReLU becomes a population of neurons.
 
@@ -38,8 +79,11 @@ def neuron_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
     -------
     layers : list of tf.keras.layers.Layer
     """
-    return [layer for layer in model.layers
-            if getattr(layer, "activation", None) in (tf.nn.relu, tf.keras.activations.relu)]
+    return [
+        layer
+        for layer in model.layers
+        if getattr(layer, "activation", None) in (tf.nn.relu, tf.keras.activations.relu)
+    ]
 
 
 @dataclass
@@ -62,14 +106,26 @@ class Converted:
         return self.converter.net
 
     def ensemble(self, layer_name: str) -> nengo.Ensemble:
+        """The ensemble that holds a Keras layer's neurons.
+
+        Returns
+        -------
+        ensemble : nengo.Ensemble
+        """
         layer = self.model.get_layer(layer_name)
         return self.converter.layers[layer.output].ensemble
 
 
-def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
-            synapse: float | None = None, scale_firing_rates: float | None = None,
-            smoothing: float | None = None, probe_layers: str | None = None,
-            gain_factor: float = 1.0, seed: int | None = None) -> Converted:
+def convert(
+    model: tf.keras.Model,
+    neuron: str | nengo.neurons.NeuronType,
+    synapse: float | None = None,
+    scale_firing_rates: float | None = None,
+    smoothing: float | None = None,
+    probe_layers: str | None = None,
+    gain_factor: float = 1.0,
+    seed: int | None = None,
+) -> Converted:
     """Convert ``model`` with every ReLU swapped for the named neuron type.
 
     The Keras pre-activation ``z`` drives ``J = J_th + scale * z``, so ``z = 0`` sits
@@ -93,9 +149,11 @@ def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Firing rate scaling")
         converter = nengo_dl.Converter(
-            model, swap_activations={layer.activation: kind for layer in neuron_layers(model)},
+            model,
+            swap_activations={layer.activation: kind for layer in neuron_layers(model)},
             scale_firing_rates=scale_firing_rates,
-            synapse=None if synapse is None else nengo.Lowpass(synapse))
+            synapse=None if synapse is None else nengo.Lowpass(synapse),
+        )
     with converter.net:
         # no trainable=None here: that would replace the Converter's own config and
         # lose its non-trainable marks, which makes NengoDL's graph ~4x slower
@@ -105,8 +163,9 @@ def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
                 # a dense layer's bias: onto a constant node, as the Converter does for
                 # convolutions (a non-zero neuron bias also slows NengoDL's graph ~3x)
                 bias_node = nengo.Node([1.0], label=f"{ens.label}.bias")
-                nengo.Connection(bias_node, ens.neurons, synapse=None,
-                                 transform=(ens.bias / scale)[:, None])
+                nengo.Connection(
+                    bias_node, ens.neurons, synapse=None, transform=(ens.bias / scale)[:, None]
+                )
                 ens.bias = nengo.dists.Choice([0.0])
             if gain_factor != 1.0:
                 ens.gain = nengo.dists.Choice([scale * gain_factor])
@@ -125,14 +184,14 @@ def convert(model: tf.keras.Model, neuron: str | nengo.neurons.NeuronType,
                 # probing every neuron at every step copies (batch, steps, neurons)
                 # out of the simulator; a summing node carries one number per step
                 total = nengo.Node(size_in=1, label=f"{layer.name}.sum")
-                summing = nengo.Connection(neurons, total, synapse=None,
-                                           transform=np.ones((1, neurons.size_out)))
+                summing = nengo.Connection(
+                    neurons, total, synapse=None, transform=np.ones((1, neurons.size_out))
+                )
                 converter.net.config[summing].trainable = False
                 probes[layer.name] = nengo.Probe(total, label=layer.name)
             else:
                 probes[layer.name] = nengo.Probe(neurons, label=layer.name)
-    return Converted(model, converter, converter.inputs[model.input], output, probes,
-                     offset)
+    return Converted(model, converter, converter.inputs[model.input], output, probes, offset)
 
 
 def _with_threshold_bias(model: tf.keras.Model, offset: float) -> tf.keras.Model:
@@ -143,8 +202,10 @@ def _with_threshold_bias(model: tf.keras.Model, offset: float) -> tf.keras.Model
     copy.set_weights(model.get_weights())
     for layer in neuron_layers(copy):
         if not getattr(layer, "use_bias", False):
-            raise ValueError(f"layer {layer.name!r} has no bias, so the neuron threshold "
-                             "cannot be folded into it; use use_bias=True")
+            raise ValueError(
+                f"layer {layer.name!r} has no bias, so the neuron threshold "
+                "cannot be folded into it; use use_bias=True"
+            )
         kernel, bias = layer.get_weights()
         layer.set_weights([kernel, bias + offset])
     return copy
@@ -158,13 +219,19 @@ def _weight_connections(conv: Converted) -> dict[str, tuple]:
         if not layer.get_weights():
             continue
         prefix = f"{layer.name}."
-        kernel = [c for c in conns if getattr(c.post_obj, "label", None) is not None
-                  and _label(c.post_obj).startswith(prefix)
-                  and not _label(c.pre_obj).startswith(prefix)]
+        kernel = [
+            c
+            for c in conns
+            if getattr(c.post_obj, "label", None) is not None
+            and _label(c.post_obj).startswith(prefix)
+            and not _label(c.pre_obj).startswith(prefix)
+        ]
         bias = [c for c in conns if _label(c.pre_obj) == f"{layer.name}.0.bias"]
         if len(kernel) != 1 or len(bias) > 1:
-            raise ValueError(f"layer {layer.name!r}: cannot find its weights in the "
-                             "converted network (one kernel and at most one bias)")
+            raise ValueError(
+                f"layer {layer.name!r}: cannot find its weights in the "
+                "converted network (one kernel and at most one bias)"
+            )
         found[layer.name] = (kernel[0], bias[0] if bias else None)
     return found
 

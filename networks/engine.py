@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import nengo
 import numpy as np
 
+from nengo_mif._quiet import progress_bar
 from nengo_mif.layers import (
     Lowpass,
     RateActivation,
@@ -30,9 +31,19 @@ from nengo_mif.layers import (
 layers = tf.keras.layers
 
 #: layers the engine runs as they are (linear maps, applied at every time step)
-LINEAR = (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.Dense, layers.AveragePooling1D,
-          layers.AveragePooling2D, layers.AveragePooling3D, layers.GlobalAveragePooling1D,
-          layers.GlobalAveragePooling2D, layers.ZeroPadding1D, layers.ZeroPadding2D)
+LINEAR = (
+    layers.Conv1D,
+    layers.Conv2D,
+    layers.Conv3D,
+    layers.Dense,
+    layers.AveragePooling1D,
+    layers.AveragePooling2D,
+    layers.AveragePooling3D,
+    layers.GlobalAveragePooling1D,
+    layers.GlobalAveragePooling2D,
+    layers.ZeroPadding1D,
+    layers.ZeroPadding2D,
+)
 #: layers that only reshape (no connection in nengo, so no synapse)
 RESHAPE = (layers.Flatten, layers.Reshape)
 RELU = (tf.nn.relu, tf.keras.activations.relu)
@@ -49,9 +60,11 @@ def _activation(layer) -> str:
         return "relu"
     if act in LINEAR_ACTIVATIONS:
         return "linear"
-    raise EngineError(f"layer {layer.name!r}: activation {getattr(act, '__name__', act)!r} "
-                      "has no neuron type; the engine swaps ReLUs only (use a ReLU, or "
-                      "--engine nengo-dl, whose Converter falls back to TensorNodes)")
+    raise EngineError(
+        f"layer {layer.name!r}: activation {getattr(act, '__name__', act)!r} "
+        "has no neuron type; the engine swaps ReLUs only (use a ReLU, or "
+        "--engine nengo-dl, whose Converter falls back to TensorNodes)"
+    )
 
 
 def chain(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
@@ -67,15 +80,18 @@ def chain(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
         if isinstance(layer, layers.InputLayer):
             continue
         if len(layer._inbound_nodes) != 1 or len(tf.nest.flatten(layer.input)) != 1:
-            raise EngineError(f"layer {layer.name!r}: the Keras engine runs single-input "
-                              "chains of layers; use --engine nengo-dl for this model")
+            raise EngineError(
+                f"layer {layer.name!r}: the Keras engine runs single-input "
+                "chains of layers; use --engine nengo-dl for this model"
+            )
         if isinstance(layer, layers.Activation):
             _activation(layer)
         elif not isinstance(layer, LINEAR + RESHAPE):
             raise EngineError(
                 f"layer {layer.name!r} ({type(layer).__name__}) cannot run on the Keras "
                 "engine (it runs convolutions, dense, average pooling, flatten and ReLU "
-                "layers; fold batch norms first); use --engine nengo-dl")
+                "layers; fold batch norms first); use --engine nengo-dl"
+            )
         else:
             _activation(layer)
         out.append(layer)
@@ -113,12 +129,19 @@ def rate_neuron_layers(rate: tf.keras.Model) -> dict[str, RateActivation]:
     -------
     layers : dict of RateActivation
     """
-    return {layer.name[:-len(_neuron_name(""))]: layer for layer in rate.layers
-            if isinstance(layer, RateActivation)}
+    return {
+        layer.name[: -len(_neuron_name(""))]: layer
+        for layer in rate.layers
+        if isinstance(layer, RateActivation)
+    }
 
 
-def rate_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
-               smoothing: float | None = None, scale: float = 1.0) -> tf.keras.Model:
+def rate_model(
+    model: tf.keras.Model,
+    neuron: nengo.neurons.NeuronType,
+    smoothing: float | None = None,
+    scale: float = 1.0,
+) -> tf.keras.Model:
     """``model`` with every ReLU replaced by ``neuron``'s rate curve (what NengoDL trains).
 
     Weighted layers keep their names and weights, so `get_weights` / `set_weights`
@@ -159,7 +182,9 @@ class SpikingNet:
     neuron_layers: list[str]
     neuron: nengo.neurons.NeuronType
 
-    def predict(self, x: np.ndarray, n_steps: int, batch_size: int) -> tuple[np.ndarray, dict]:
+    def predict(
+        self, x: np.ndarray, n_steps: int, batch_size: int, progress: bool = False
+    ) -> tuple[np.ndarray, dict]:
         """Run images ``x`` (shown for ``n_steps``); returns outputs and spike counts.
 
         Returns
@@ -170,8 +195,8 @@ class SpikingNet:
             Per neuron layer, spikes per image per step ``(n, n_steps)``.
         """
         outputs, counts = [], {name: [] for name in self.neuron_layers}
-        for i in range(0, len(x), batch_size):
-            xb = np.repeat(x[i:i + batch_size, None], n_steps, axis=1)
+        for i in progress_bar(range(0, len(x), batch_size), "spiking", progress):
+            xb = np.repeat(x[i : i + batch_size, None], n_steps, axis=1)
             out, *rest = self._predict(tf.constant(xb))
             k = len(self.neuron_layers)
             for name, c, ok in zip(self.neuron_layers, rest[:k], rest[k:]):
@@ -184,10 +209,16 @@ class SpikingNet:
         self._predict = tf.function(lambda x: self.model(x, training=False))
 
 
-def spiking_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
-                  n_steps: int, dt: float = 0.001, synapse: float | None = 0.005,
-                  scale: float = 1.0, seed: int | None = 0,
-                  initial_states: dict[str, dict] | None = None) -> SpikingNet:
+def spiking_model(
+    model: tf.keras.Model,
+    neuron: nengo.neurons.NeuronType,
+    n_steps: int,
+    dt: float = 0.001,
+    synapse: float | None = 0.005,
+    scale: float = 1.0,
+    seed: int | None = 0,
+    initial_states: dict[str, dict] | None = None,
+) -> SpikingNet:
     """``model`` as a spiking network over ``n_steps`` time steps (what NengoDL simulates).
 
     Parameters
@@ -226,13 +257,24 @@ def spiking_model(model: tf.keras.Model, neuron: nengo.neurons.NeuronType,
     def neurons(z, name, synapse=None, bias=None):
         i = len(names)
         spikes, finite = SpikingActivation(
-            neuron, dt=dt, scale=scale, seed=None if seed is None else seed + i,
-            initial_state=(initial_states or {}).get(name), return_finite=True,
-            synapse=synapse, bias=bias, name=_neuron_name(name))(z)
+            neuron,
+            dt=dt,
+            scale=scale,
+            seed=None if seed is None else seed + i,
+            initial_state=(initial_states or {}).get(name),
+            return_finite=True,
+            synapse=synapse,
+            bias=bias,
+            name=_neuron_name(name),
+        )(z)
         amplitude = getattr(neuron, "amplitude", 1.0) / scale
         names.append(name)
-        counts.append(tf.reduce_sum(tf.reshape(spikes, (-1, n_steps, int(np.prod(spikes.shape[2:])))),
-                                    axis=-1) * (dt / amplitude))
+        counts.append(
+            tf.reduce_sum(
+                tf.reshape(spikes, (-1, n_steps, int(np.prod(spikes.shape[2:])))), axis=-1
+            )
+            * (dt / amplitude)
+        )
         finites.append(finite)
         return spikes
 

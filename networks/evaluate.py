@@ -39,7 +39,9 @@ class Simulated:
     seconds: float
 
 
-def simulate(model, neuron: str, x: np.ndarray, config: EvalConfig, scale: float) -> Simulated:
+def simulate(
+    model, neuron: str, x: np.ndarray, config: EvalConfig, scale: float, progress: bool = False
+) -> Simulated:
     """Run images ``x`` through ``model`` with ``neuron``, on the configured engine.
 
     The one simulate loop of the package: evaluation, comparison and the
@@ -53,10 +55,13 @@ def simulate(model, neuron: str, x: np.ndarray, config: EvalConfig, scale: float
     rate = config.mode == "rate" or not kind.spiking
     start = time.perf_counter()
     if config.engine == "keras":
-        out, activity = (_keras_rate(model, kind, x, config) if rate
-                         else _keras_spiking(model, kind, x, config, scale))
+        out, activity = (
+            _keras_rate(model, kind, x, config)
+            if rate
+            else _keras_spiking(model, kind, x, config, scale, progress)
+        )
     else:
-        out, activity = _nengo_dl(model, kind, x, config, None if rate else scale, rate)
+        out, activity = _nengo_dl(model, kind, x, config, None if rate else scale, rate, progress)
     return Simulated(out, activity, time.perf_counter() - start)
 
 
@@ -72,41 +77,53 @@ def _keras_rate(model, kind, x, config):
     return out[:, None], activity
 
 
-def _keras_spiking(model, kind, x, config, scale):
+def _keras_spiking(model, kind, x, config, scale, progress):
     from nengo_mif.networks.engine import spiking_model
 
-    net = spiking_model(model, kind, config.n_steps, dt=config.dt, synapse=config.synapse,
-                        scale=scale, seed=config.seed)
-    out, counts = net.predict(x, config.n_steps, config.batch_size)
+    net = spiking_model(
+        model,
+        kind,
+        config.n_steps,
+        dt=config.dt,
+        synapse=config.synapse,
+        scale=scale,
+        seed=config.seed,
+    )
+    out, counts = net.predict(x, config.n_steps, config.batch_size, progress)
     return out, {name: float(c.sum()) for name, c in counts.items()}
 
 
-def _nengo_dl(model, kind, x, config, scale, rate):
-    import nengo_dl
-    from nengo_mif.networks.conversion import convert, flat
+def _nengo_dl(model, kind, x, config, scale, rate, progress):
+    from nengo_mif.networks.conversion import convert, predict_batches
 
-    conv = convert(model, kind, synapse=None if rate else config.synapse,
-                   scale_firing_rates=scale, probe_layers="sum", seed=config.seed)
-    n_steps = 1 if rate else config.n_steps
-    batch = min(config.batch_size, len(x))
-    if len(x) % batch:
-        raise ConfigError(f"the nengo-dl engine needs n_test ({len(x)}) to be a multiple "
-                          f"of batch_size ({batch})")
-    with conv.net:
-        # rate mode runs NengoDL's training graph (the rate curves); spiking only infers
-        if rate:
-            nengo_dl.configure_settings(learning_phase=True)
-        else:
-            nengo_dl.configure_settings(inference_only=True)
+    conv = convert(
+        model,
+        kind,
+        synapse=None if rate else config.synapse,
+        scale_firing_rates=scale,
+        probe_layers="sum",
+        seed=config.seed,
+    )
+    if len(x) % min(config.batch_size, len(x)):
+        raise ConfigError(
+            f"the nengo-dl engine needs n_test ({len(x)}) to be a multiple "
+            f"of batch_size ({config.batch_size})"
+        )
     amplitude = getattr(kind, "amplitude", 1.0) / (scale or 1.0)
     outputs, activity = [], dict.fromkeys(conv.layer_probes, 0.0)
-    with nengo_dl.Simulator(conv.net, minibatch_size=batch, dt=config.dt, seed=config.seed,
-                            progress_bar=False) as sim:
-        for i in range(0, len(x), batch):
-            out = sim.predict_on_batch({conv.input: np.tile(flat(x[i:i + batch]), (1, n_steps, 1))})
-            outputs.append(out[conv.output])
-            for name, probe in conv.layer_probes.items():
-                activity[name] += float(out[probe].sum() * config.dt / amplitude)
+    for out in predict_batches(
+        conv,
+        x,
+        config.n_steps,
+        config.dt,
+        config.batch_size,
+        seed=config.seed,
+        rate=rate,
+        progress=progress,
+    ):
+        outputs.append(out[conv.output])
+        for name, probe in conv.layer_probes.items():
+            activity[name] += float(out[probe].sum() * config.dt / amplitude)
     return np.concatenate(outputs), activity
 
 
@@ -115,8 +132,9 @@ def _test_images(data: Dataset, config: EvalConfig) -> tuple[np.ndarray, np.ndar
     return data.x_test[:n], data.y_test[:n]
 
 
-def evaluate(run: Run | str | Path, config: EvalConfig, data: Dataset | None = None,
-             progress: bool = True) -> dict:
+def evaluate(
+    run: Run | str | Path, config: EvalConfig, data: Dataset | None = None, progress: bool = True
+) -> dict:
     """Evaluate a trained run; returns a JSON-ready report.
 
     Returns
@@ -133,7 +151,7 @@ def evaluate(run: Run | str | Path, config: EvalConfig, data: Dataset | None = N
     neuron = config.neuron or (run.config.neuron if rate else rec.spiking)
     scale = config.scale_firing_rates * (rec.spiking_scale if config.neuron is None else 1.0)
     model = run.keras_model(data)
-    sim = simulate(model, neuron, x, config, scale)
+    sim = simulate(model, neuron, x, config, scale, progress)
     kind = neuron_type(neuron)
     spiking = kind.spiking and not rate
     n_steps = sim.output.shape[1]
@@ -145,20 +163,32 @@ def evaluate(run: Run | str | Path, config: EvalConfig, data: Dataset | None = N
     layers = layer_report(model, sim.activity, len(x), n_steps, config.dt, spiking)
     accuracy_per_step = (correct / len(x)).tolist()
     return dict(
-        run_dir=str(run.run_dir), dataset=data.name, test_source=data.test_source,
-        n_test=len(x), trained_neuron=run.config.neuron, neuron=neuron,
-        **{k: v for k, v in asdict(config).items()
-           if k not in ("neuron", "n_test", "n_steps", "scale_firing_rates")},
-        scale_firing_rates=scale, n_steps=n_steps, accuracy=accuracy_per_step[-1],
-        accuracy_per_step=accuracy_per_step, layers=layers,
+        run_dir=str(run.run_dir),
+        dataset=data.name,
+        test_source=data.test_source,
+        n_test=len(x),
+        trained_neuron=run.config.neuron,
+        neuron=neuron,
+        **{
+            k: v
+            for k, v in asdict(config).items()
+            if k not in ("neuron", "n_test", "n_steps", "scale_firing_rates")
+        },
+        scale_firing_rates=scale,
+        n_steps=n_steps,
+        accuracy=accuracy_per_step[-1],
+        accuracy_per_step=accuracy_per_step,
+        layers=layers,
         synops_per_image=sum(v["synops_per_image"] for v in layers.values()),
         energy_per_inference_j=_energy(layers, n_steps, spiking),
-        confusion=confusion.tolist(), seconds=sim.seconds,
+        confusion=confusion.tolist(),
+        seconds=sim.seconds,
     )
 
 
-def layer_report(model, activity: dict, n_images: int, n_steps: int, dt: float,
-                 spiking: bool) -> dict:
+def layer_report(
+    model, activity: dict, n_images: int, n_steps: int, dt: float, spiking: bool
+) -> dict:
     """Per weighted layer: neurons, rates, spikes and synaptic events per image.
 
     Returns
@@ -170,22 +200,28 @@ def layer_report(model, activity: dict, n_images: int, n_steps: int, dt: float,
     stats = keras_spiking.ModelEnergy(model).layer_stats
     duration = n_steps * dt
     report, events_in = {}, None  # events arriving at the next layer, per image
+    last = None  # the weighted layer a standalone Activation's neurons belong to
     for layer in model.layers:
-        if layer not in stats or not stats[layer]["connections"]:
-            continue
-        n_in = int(np.prod(layer.input_shape[1:]))
-        # the image enters as a rate: an event per pixel per step (as keras-spiking)
-        arriving = n_in * n_steps if events_in is None else events_in
-        synops = arriving * stats[layer]["connections"] / n_in
-        entry = dict(connections=int(stats[layer]["connections"]), synops_per_image=synops)
-        if layer.name in activity:
-            n = int(stats[layer]["neurons"])
+        weighted = layer in stats and stats[layer]["connections"]
+        if weighted:
+            n_in = int(np.prod(layer.input_shape[1:]))
+            # the image enters as a rate: an event per pixel per step (as keras-spiking)
+            arriving = n_in * n_steps if events_in is None else events_in
+            synops = arriving * stats[layer]["connections"] / n_in
+            last = report[layer.name] = dict(
+                connections=int(stats[layer]["connections"]), synops_per_image=synops
+            )
+        if layer.name in activity and last is not None:
+            # neurons of a layer's own activation, or of an Activation after it (batch norm)
+            n = int(np.prod(layer.output_shape[1:]))
             per_image = activity[layer.name] / n_images
-            entry.update(neurons=n, mean_rate_hz=per_image / n / duration,
-                         spikes_per_image=per_image if spiking else None)
+            last.update(
+                neurons=n,
+                mean_rate_hz=per_image / n / duration,
+                spikes_per_image=per_image if spiking else None,
+            )
             # a rate network sends every neuron's value at every step
             events_in = per_image if spiking else n * n_steps
-        report[layer.name] = entry
     return report
 
 
@@ -203,16 +239,25 @@ def _energy(layers: dict, n_steps: int, spiking: bool) -> dict:
             if not spiking:
                 continue
             synops = sum(v["synops_per_image"] for v in layers.values())
-            energy[device] = (d["energy_per_synop"] * synops
-                              + d["energy_per_neuron"] * neurons * n_steps)
+            energy[device] = (
+                d["energy_per_synop"] * synops + d["energy_per_neuron"] * neurons * n_steps
+            )
         else:
             energy[device] = d["energy_per_synop"] * connections + d["energy_per_neuron"] * neurons
     return energy
 
 
 def summary_line(report: dict) -> str:
+    """An evaluation report in one line.
+
+    Returns
+    -------
+    line : str
+    """
     synapse = "none" if report["synapse"] is None else f"Lowpass({report['synapse']:g} s)"
-    return (f"{report['neuron']} {report['mode']} ({report['engine']} engine): accuracy "
-            f"{report['accuracy']:.4f} on {report['n_test']} images ({report['test_source']}), "
-            f"{report['n_steps']} steps of {report['dt'] * 1e3:g} ms, synapse {synapse}, "
-            f"scale_firing_rates {report['scale_firing_rates']:g}")
+    return (
+        f"{report['neuron']} {report['mode']} ({report['engine']} engine): accuracy "
+        f"{report['accuracy']:.4f} on {report['n_test']} images ({report['test_source']}), "
+        f"{report['n_steps']} steps of {report['dt'] * 1e3:g} ms, synapse {synapse}, "
+        f"scale_firing_rates {report['scale_firing_rates']:g}"
+    )

@@ -20,7 +20,12 @@ layers = tf.keras.layers
 
 
 def mnist_cnn(input_shape=(28, 28, 1), n_classes=10) -> tf.keras.Model:
-    """The reference net: Conv 32 - 64 (stride 2) - 128 (stride 2), 3x3, Dense 10."""
+    """The reference net: Conv 32 - 64 (stride 2) - 128 (stride 2), 3x3, Dense 10.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
     inp = tf.keras.Input(input_shape, name="input")
     x = layers.Conv2D(32, 3, activation=tf.nn.relu, name="conv0")(inp)
     x = layers.Conv2D(64, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
@@ -37,7 +42,12 @@ def _conv_bn(x, filters, strides, name):
 
 
 def cifar_cnn(input_shape=(32, 32, 3), n_classes=10, dropout=0.2) -> tf.keras.Model:
-    """The reference net widened for CIFAR-10, with batch norm and dropout."""
+    """The reference net widened for CIFAR-10, with batch norm and dropout.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
     inp = tf.keras.Input(input_shape, name="input")
     x = _conv_bn(inp, 32, 1, "conv0")
     x = _conv_bn(x, 64, 2, "conv1")
@@ -50,7 +60,12 @@ def cifar_cnn(input_shape=(32, 32, 3), n_classes=10, dropout=0.2) -> tf.keras.Mo
 
 
 def cifar_deep(input_shape=(32, 32, 3), n_classes=10, dropout=0.3) -> tf.keras.Model:
-    """A deeper CIFAR-10 net: three stages of two conv layers (VGG-like), no pooling."""
+    """A deeper CIFAR-10 net: three stages of two conv layers (VGG-like), no pooling.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
     inp = tf.keras.Input(input_shape, name="input")
     x = inp
     for stage, filters in enumerate((32, 64, 128)):
@@ -83,17 +98,31 @@ def build_model(name: str, input_shape, n_classes: int) -> tf.keras.Model:
 
 
 def needs_folding(model: tf.keras.Model) -> bool:
-    return any(isinstance(layer, (layers.BatchNormalization, layers.Dropout))
-               for layer in model.layers)
+    """Whether the model has batch norm or dropout to fold away before conversion.
+
+    Returns
+    -------
+    folding : bool
+    """
+    return any(
+        isinstance(layer, (layers.BatchNormalization, layers.Dropout)) for layer in model.layers
+    )
 
 
 def fold_for_conversion(model: tf.keras.Model) -> tf.keras.Model:
-    """A copy of a single-chain model with batch norms folded and dropout removed."""
+    """A copy of a single-chain model with batch norms folded and dropout removed.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
     chain = model.layers[1:]
     for layer in chain:
         if len(layer._inbound_nodes) != 1 or len(tf.nest.flatten(layer.input)) != 1:
-            raise ValueError(f"layer {layer.name!r}: fold_for_conversion handles "
-                             "single-input chains only; fold this model by hand")
+            raise ValueError(
+                f"layer {layer.name!r}: fold_for_conversion handles "
+                "single-input chains only; fold this model by hand"
+            )
     inp = tf.keras.Input(model.input_shape[1:], name=model.layers[0].name)
     x, pending = inp, None  # pending: a conv/dense waiting for a possible batch norm
 
@@ -114,8 +143,10 @@ def fold_for_conversion(model: tf.keras.Model) -> tf.keras.Model:
             continue
         if isinstance(layer, layers.BatchNormalization):
             if pending is None:
-                raise ValueError(f"batch norm {layer.name!r} does not follow a conv/dense "
-                                 "layer, so it cannot be folded")
+                raise ValueError(
+                    f"batch norm {layer.name!r} does not follow a conv/dense "
+                    "layer, so it cannot be folded"
+                )
             x, pending = flush(x, pending, layer), None
             continue
         if pending is not None:

@@ -30,8 +30,11 @@ def keras_arrays(weights: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
     -------
     arrays : dict of np.ndarray
     """
-    return {f"{WEIGHT_PREFIX}{name}/{i}": np.asarray(w)
-            for name, ws in weights.items() for i, w in enumerate(ws)}
+    return {
+        f"{WEIGHT_PREFIX}{name}/{i}": np.asarray(w)
+        for name, ws in weights.items()
+        for i, w in enumerate(ws)
+    }
 
 
 def layer_weights(model) -> dict[str, list[np.ndarray]]:
@@ -49,19 +52,23 @@ def set_layer_weights(model, arrays: dict[str, np.ndarray], source: str = "check
     by_layer: dict[str, dict[int, np.ndarray]] = {}
     for key, value in arrays.items():
         if key.startswith(WEIGHT_PREFIX):
-            name, i = key[len(WEIGHT_PREFIX):].rsplit("/", 1)
+            name, i = key[len(WEIGHT_PREFIX) :].rsplit("/", 1)
             by_layer.setdefault(name, {})[int(i)] = value
     expected = {layer.name for layer in model.layers if layer.get_weights()}
     if set(by_layer) != expected:
-        raise RunError(f"{source} holds weights for layers {sorted(by_layer)} but the model "
-                       f"has {sorted(expected)}; was it trained with another model?")
+        raise RunError(
+            f"{source} holds weights for layers {sorted(by_layer)} but the model "
+            f"has {sorted(expected)}; was it trained with another model?"
+        )
     for name, ws in by_layer.items():
         layer = model.get_layer(name)
         values = [ws[i] for i in sorted(ws)]
         shapes = [tuple(w.shape) for w in layer.get_weights()]
         if [tuple(v.shape) for v in values] != shapes:
-            raise RunError(f"{source}: layer {name!r} weights have shapes "
-                           f"{[v.shape for v in values]}, the model needs {shapes}")
+            raise RunError(
+                f"{source}: layer {name!r} weights have shapes "
+                f"{[v.shape for v in values]}, the model needs {shapes}"
+            )
         layer.set_weights(values)
 
 
@@ -83,14 +90,18 @@ class Run:
         """
         state = checkpoint.load_state(run_dir)
         if state is None or "params" not in state:
-            raise RunError(f"{run_dir} holds no finished training epoch (no "
-                           f"{checkpoint.STATE}); run `nengo-mif train` first or point at "
-                           "the right --run-dir")
+            raise RunError(
+                f"{run_dir} holds no finished training epoch (no "
+                f"{checkpoint.STATE}); run `nengo-mif train` first or point at "
+                "the right --run-dir"
+            )
         try:
             config = TrainConfig(**state["config"])
         except (TypeError, ConfigError) as e:
-            raise RunError(f"{Path(run_dir) / checkpoint.STATE}: its config is not valid "
-                           f"({e}); retrain into a new --run-dir") from e
+            raise RunError(
+                f"{Path(run_dir) / checkpoint.STATE}: its config is not valid "
+                f"({e}); retrain into a new --run-dir"
+            ) from e
         return cls(run_dir, config, state)
 
     @cached_property
@@ -137,10 +148,14 @@ def training_data(config: TrainConfig) -> Dataset:
     data = load_dataset(config.dataset, config.data_dir)
     if config.validation:
         if config.validation >= len(data.x_train):
-            raise ConfigError(f"validation ({config.validation}) must be smaller than the "
-                              f"training set ({len(data.x_train)} images)")
-        data.x_train, data.y_train = (data.x_train[:-config.validation],
-                                      data.y_train[:-config.validation])
+            raise ConfigError(
+                f"validation ({config.validation}) must be smaller than the "
+                f"training set ({len(data.x_train)} images)"
+            )
+        data.x_train, data.y_train = (
+            data.x_train[: -config.validation],
+            data.y_train[: -config.validation],
+        )
     return data
 
 
@@ -155,5 +170,11 @@ def validation_data(config: TrainConfig) -> Dataset:
         raise ConfigError("this run holds out no validation images (validation=0)")
     data = load_dataset(config.dataset, config.data_dir)
     n = config.validation
-    return Dataset(data.name, data.x_train[:-n], data.y_train[:-n], data.x_train[-n:],
-                   data.y_train[-n:], f"{n} validation images held out of training")
+    return Dataset(
+        data.name,
+        data.x_train[:-n],
+        data.y_train[:-n],
+        data.x_train[-n:],
+        data.y_train[-n:],
+        f"{n} validation images held out of training",
+    )

@@ -27,12 +27,7 @@ from nengo_mif.networks.models import (
     fold_for_conversion,
     needs_folding,
 )
-from nengo_mif.networks.run import (
-    keras_arrays,
-    layer_weights,
-    set_layer_weights,
-    training_data,
-)
+from nengo_mif.networks.run import Run, keras_arrays, layer_weights, set_layer_weights
 
 from nengo_mif.layers import tf
 from nengo_mif.registry import neuron_type
@@ -61,11 +56,14 @@ class KerasFit:
         if config.rate_reg > 0:
             target = config.target_rate * getattr(kind, "amplitude", 1.0)
             for layer in rate_neuron_layers(self.rate).values():
-                self.rate.add_loss(config.rate_reg
-                                   * tf.reduce_mean(tf.square(layer.output - target)))
-        self.rate.compile(tf.keras.optimizers.Adam(config.learning_rate),
-                          tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=["accuracy"])
+                self.rate.add_loss(
+                    config.rate_reg * tf.reduce_mean(tf.square(layer.output - target))
+                )
+        self.rate.compile(
+            tf.keras.optimizers.Adam(config.learning_rate),
+            tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
         self.batch_size = config.batch_size
 
     def fit_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -92,18 +90,27 @@ class NengoDLFit:
         from nengo_mif.networks.conversion import convert
 
         kind = neuron_type(config.neuron)
-        self.conv = convert(model, kind, smoothing=config.smoothing,
-                            probe_layers="neurons" if config.rate_reg > 0 else None)
-        self.sim = nengo_dl.Simulator(self.conv.net, minibatch_size=config.batch_size,
-                                      seed=config.seed, progress_bar=False)
+        self.conv = convert(
+            model,
+            kind,
+            smoothing=config.smoothing,
+            probe_layers="neurons" if config.rate_reg > 0 else None,
+        )
+        self.sim = nengo_dl.Simulator(
+            self.conv.net, minibatch_size=config.batch_size, seed=config.seed, progress_bar=False
+        )
         losses = {self.conv.output: tf.losses.SparseCategoricalCrossentropy(from_logits=True)}
         weights = {self.conv.output: 1.0}
         target = config.target_rate * getattr(kind, "amplitude", 1.0)
         for probe in self.conv.layer_probes.values():
             losses[probe] = lambda _, y_pred: tf.reduce_mean(tf.square(y_pred - target), axis=-1)
             weights[probe] = config.rate_reg
-        self.sim.compile(optimizer=tf.optimizers.Adam(config.learning_rate), loss=losses,
-                         loss_weights=weights, metrics={self.conv.output: "accuracy"})
+        self.sim.compile(
+            optimizer=tf.optimizers.Adam(config.learning_rate),
+            loss=losses,
+            loss_weights=weights,
+            metrics={self.conv.output: "accuracy"},
+        )
 
     def fit_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         from nengo_mif.networks.conversion import flat
@@ -142,7 +149,8 @@ def _restore_optimizer(fit, arrays: dict[str, np.ndarray]) -> None:
     opt.build(fit.trainable)
     saved = sorted(k for k in arrays if k.startswith(OPT_PREFIX))
     if len(saved) == len(opt.variables) and all(
-            tuple(v.shape) == arrays[k].shape for v, k in zip(opt.variables, saved)):
+        tuple(v.shape) == arrays[k].shape for v, k in zip(opt.variables, saved)
+    ):
         tf.keras.backend.batch_set_value([(v, arrays[k]) for v, k in zip(opt.variables, saved)])
     else:
         log.warning("optimizer state not restored (layout changed); continuing fresh")
@@ -155,9 +163,11 @@ def _keras_pretrain(config: TrainConfig, data: Dataset, run_dir: Path):
     done = json.loads(done_file.read_text()) if done_file.exists() else 0
     if done and weights.exists():
         model.load_weights(weights)
-    model.compile(tf.keras.optimizers.Adam(config.learning_rate),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        tf.keras.optimizers.Adam(config.learning_rate),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     for epoch in range(done, config.keras_epochs):
         model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=1, verbose=0)
         tmp = run_dir / ".keras.weights.tmp.h5"
@@ -170,12 +180,16 @@ def _keras_pretrain(config: TrainConfig, data: Dataset, run_dir: Path):
 
 def _differences(saved: dict, wanted: dict) -> list[str]:
     # more epochs is what resuming is for; every other setting must match
-    return [f"{k}: run has {saved.get(k)!r}, asked for {wanted[k]!r}"
-            for k in wanted if k != "epochs" and saved.get(k) != wanted[k]]
+    return [
+        f"{k}: run has {saved.get(k)!r}, asked for {wanted[k]!r}"
+        for k in wanted
+        if k != "epochs" and saved.get(k) != wanted[k]
+    ]
 
 
-def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
-          verbose: bool = True) -> dict:
+def train(
+    config: TrainConfig, run_dir: str | Path, resume: bool = False, verbose: bool = True
+) -> dict:
     """Train ``config`` into ``run_dir``; with ``resume``, continue after the last epoch.
 
     Each finished epoch is on disk before the next starts; a fixed seed gives the
@@ -191,34 +205,53 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
     if state is not None and not resume:
         raise FileExistsError(
             f"{run_dir} already holds a training run ({state['epochs_done']} epochs); "
-            "pass --resume to continue it or choose another --run-dir")
+            "pass --resume to continue it or choose another --run-dir"
+        )
     if state is not None:
         diff = _differences(state["config"], asdict(config))
         if diff:
-            raise ConfigError(f"{run_dir} was trained with other settings ("
-                              + "; ".join(diff) + "); resume with the same settings or "
-                              "choose another --run-dir")
+            raise ConfigError(
+                f"{run_dir} was trained with other settings ("
+                + "; ".join(diff)
+                + "); resume with the same settings or "
+                "choose another --run-dir"
+            )
     if config.model not in MODELS:
         raise ConfigError(f"unknown model {config.model!r}; choose one of {', '.join(MODELS)}")
     checkpoint.check_writable(run_dir)
     seed_everything(config.seed)
-    data = training_data(config)
+    run = Run(run_dir, config, state or {})
+    data = run.data
     if config.max_train:
-        data.x_train, data.y_train = data.x_train[:config.max_train], data.y_train[:config.max_train]
+        data.x_train, data.y_train = (
+            data.x_train[: config.max_train],
+            data.y_train[: config.max_train],
+        )
     n = (len(data.x_train) // config.batch_size) * config.batch_size
     if n == 0:
-        raise ConfigError(f"batch_size ({config.batch_size}) is larger than the training "
-                          f"set ({len(data.x_train)} images); lower --batch-size")
+        raise ConfigError(
+            f"batch_size ({config.batch_size}) is larger than the training "
+            f"set ({len(data.x_train)} images); lower --batch-size"
+        )
     x_train, y_train = data.x_train[:n], data.y_train[:n]
 
-    model = (_keras_pretrain(config, data, run_dir) if config.keras_epochs
-             else conversion_model(config.model, data.input_shape, data.n_classes))
-    state = state or dict(config=asdict(config), epochs_done=0, history=[],
-                          input_shape=list(data.input_shape), n_classes=data.n_classes,
-                          test_source=data.test_source)
-    arrays = checkpoint.load_params(run_dir)[1] if state["epochs_done"] else None
+    model = (
+        _keras_pretrain(config, data, run_dir)
+        if config.keras_epochs
+        else conversion_model(config.model, data.input_shape, data.n_classes)
+    )
+    state = state or dict(
+        config=asdict(config),
+        epochs_done=0,
+        history=[],
+        input_shape=list(data.input_shape),
+        n_classes=data.n_classes,
+        test_source=data.test_source,
+    )
+    run.state = state
+    arrays = run.arrays() if state["epochs_done"] else None
     if arrays is not None:
-        set_layer_weights(model, arrays, source=str(run_dir / state["params"]))
+        set_layer_weights(model, arrays, source=str(run.params_path))
 
     fit = (KerasFit if config.engine == "keras" else NengoDLFit)(model, config)
     try:
@@ -232,8 +265,12 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
                 done = state["epochs_done"]
                 raise TrainingInterrupted(
                     f"interrupted during epoch {epoch + 1}; "
-                    + (f"epoch {done} is safely in {run_dir}; continue with the same "
-                       "command plus --resume" if done else "no epoch was finished yet")
+                    + (
+                        f"epoch {done} is safely in {run_dir}; continue with the same "
+                        "command plus --resume"
+                        if done
+                        else "no epoch was finished yet"
+                    )
                 ) from None
             except tf.errors.InvalidArgumentError as e:
                 raise FloatingPointError(_first_line(e)) from None
@@ -241,15 +278,20 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False,
             if not np.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss} in epoch {epoch + 1}; lower --learning-rate "
-                    f"(now {config.learning_rate:g}) or raise --smoothing")
+                    f"(now {config.learning_rate:g}) or raise --smoothing"
+                )
             record = dict(epoch=epoch + 1, seconds=seconds, loss=loss, train_accuracy=accuracy)
             state["history"].append(record)
             state["epochs_done"] = epoch + 1
-            checkpoint.save_epoch(run_dir, state,
-                                  {**keras_arrays(fit.weights()), **_optimizer_arrays(fit)})
+            checkpoint.save_epoch(
+                run_dir, state, {**keras_arrays(fit.weights()), **_optimizer_arrays(fit)}
+            )
             if verbose:
-                print(f"epoch {epoch + 1}/{config.epochs}: loss {loss:.4f}, train accuracy "
-                      f"{accuracy:.4f} (rate), {seconds:.1f} s", flush=True)
+                print(
+                    f"epoch {epoch + 1}/{config.epochs}: loss {loss:.4f}, train accuracy "
+                    f"{accuracy:.4f} (rate), {seconds:.1f} s",
+                    flush=True,
+                )
     finally:
         if hasattr(fit, "close"):
             fit.close()

@@ -77,8 +77,7 @@ TRAIN_CASES = [
 @pytest.mark.parametrize("args,message", TRAIN_CASES, ids=[" ".join(a) for a, _ in TRAIN_CASES])
 def test_train_rejects_bad_settings_before_any_work(tmp_path, capsys, args, message):
     run = tmp_path / "run"
-    assert message in cli_error(capsys, ["train", "--run-dir", str(run), "--epochs", "1",
-                                         *args])
+    assert message in cli_error(capsys, ["train", "--run-dir", str(run), "--epochs", "1", *args])
     assert not (run / checkpoint.STATE).exists()
 
 
@@ -115,15 +114,32 @@ def test_corrupt_data_files_name_the_file(tmp_path, capsys, damage):
     bad = packed[: len(packed) // 2] if damage == "truncated" else b"not gzip at all"
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(bad)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(58)))
-    line = cli_error(capsys, ["train", "--run-dir", str(tmp_path / "r"), "--data-dir",
-                              str(tmp_path), *SMALL])
+    line = cli_error(
+        capsys, ["train", "--run-dir", str(tmp_path / "r"), "--data-dir", str(tmp_path), *SMALL]
+    )
     assert "t10k-images-idx3-ubyte.gz is corrupt or truncated" in line
 
 
 def test_resume_with_other_settings_names_them(run_dir, capsys):
-    line = cli_error(capsys, ["train", "--neuron", "mif", "--run-dir", str(run_dir),
-                              "--resume", "--max-train", "200", "--epochs", "2", "--seed", "3",
-                              "--learning-rate", "0.01"])
+    line = cli_error(
+        capsys,
+        [
+            "train",
+            "--neuron",
+            "mif",
+            "--run-dir",
+            str(run_dir),
+            "--resume",
+            "--max-train",
+            "200",
+            "--epochs",
+            "2",
+            "--seed",
+            "3",
+            "--learning-rate",
+            "0.01",
+        ],
+    )
     assert "seed: run has 0, asked for 3" in line
     assert "learning_rate: run has 0.001, asked for 0.01" in line
 
@@ -152,8 +168,9 @@ def test_ctrl_c_says_which_epoch_is_safe(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(KerasFit, "fit_epoch", interrupted_second_epoch)
     run = tmp_path / "run"
-    line = cli_error(capsys, ["train", "--run-dir", str(run), "--max-train", "200",
-                              "--epochs", "3"])
+    line = cli_error(
+        capsys, ["train", "--run-dir", str(run), "--max-train", "200", "--epochs", "3"]
+    )
     assert "epoch 1 is safely in" in line and "--resume" in line
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
 
@@ -166,39 +183,55 @@ def test_evaluation_is_reproducible(run_dir):
 
 
 def test_synaptic_operations_do_not_assume_1ms(run_dir):
-    reports = [evaluate(run_dir, EvalConfig(n_test=20, n_steps=10, dt=dt), progress=False)
-               for dt in (0.001, 0.002)]
+    reports = [
+        evaluate(run_dir, EvalConfig(n_test=20, n_steps=10, dt=dt), progress=False)
+        for dt in (0.001, 0.002)
+    ]
     # the image arrives once per step, whatever the step's length
     assert reports[0]["layers"]["conv0"]["synops_per_image"] == pytest.approx(
-        reports[1]["layers"]["conv0"]["synops_per_image"])
+        reports[1]["layers"]["conv0"]["synops_per_image"]
+    )
     for r in reports:
         assert all(v > 0 for v in r["energy_per_inference_j"].values())
         assert all(v.get("mean_rate_hz", 1) >= 0 for v in r["layers"].values())
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--target", "loihi"], "needs Intel's NxSDK"),
-    (["--block-shape", "0,4,4"], "block_shape sides must be whole numbers >= 1"),
-    (["--max-rate", "2000"], "max_rate must be below 1/dt"),
-    (["--n-test", "0"], "n_test must be >= 1"),
-    (["--block-shape", "1,1,1"], "layer 'conv1' alone has 9216 blocks"),
-    (["--block-shape", "4,4"], "block shape (4, 4) does not fit"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--target", "loihi"], "needs Intel's NxSDK"),
+        (["--block-shape", "0,4,4"], "block_shape sides must be whole numbers >= 1"),
+        (["--max-rate", "2000"], "max_rate must be below 1/dt"),
+        (["--n-test", "0"], "n_test must be >= 1"),
+        (["--block-shape", "1,1,1"], "layer 'conv1' alone has 9216 blocks"),
+        (["--block-shape", "4,4"], "block shape (4, 4) does not fit"),
+    ],
+)
 def test_deploy_rejects_bad_settings_before_any_work(run_dir, capsys, args, message):
     assert message in cli_error(capsys, ["deploy", "--run-dir", str(run_dir), *args])
 
 
-@pytest.mark.parametrize("make", [
-    lambda: MIF(r_on=np.nan), lambda: MIF(capacitance=np.inf), lambda: MIF2(t_m2=np.nan),
-    lambda: MIF(min_voltage=np.nan), lambda: MIF(min_voltage=0.5), lambda: MIF2(min_voltage=0.7),
-    lambda: MIF().gain_bias(np.array([5.0]), np.array([0.0])),
-    lambda: MIF2().gain_bias(np.array([13.0]), np.array([0.0])),
-    lambda: MIF().gain_bias(np.array([np.nan]), np.array([0.0])),
-    lambda: MIF2().gain_bias(np.array([100.0]), np.array([np.nan])),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MIF(r_on=np.nan),
+        lambda: MIF(capacitance=np.inf),
+        lambda: MIF2(t_m2=np.nan),
+        lambda: MIF(min_voltage=np.nan),
+        lambda: MIF(min_voltage=0.5),
+        lambda: MIF2(min_voltage=0.7),
+        lambda: MIF().gain_bias(np.array([5.0]), np.array([0.0])),
+        lambda: MIF2().gain_bias(np.array([13.0]), np.array([0.0])),
+        lambda: MIF().gain_bias(np.array([np.nan]), np.array([0.0])),
+        lambda: MIF2().gain_bias(np.array([100.0]), np.array([np.nan])),
+    ],
+)
 def test_neuron_parameters_are_named(make):
-    with pytest.raises(ValidationError, match=r"\.(r_on|capacitance|t_m2|min_voltage|"
-                                              r"max_rates|intercepts):"):
+    with pytest.raises(
+        ValidationError,
+        match=r"\.(r_on|capacitance|t_m2|min_voltage|"
+        r"max_rates|intercepts):",
+    ):
         make()
 
 
@@ -229,4 +262,5 @@ def test_interrupted_api_training_resumes_identically(tmp_path, monkeypatch):
     monkeypatch.setattr(KerasFit, "fit_epoch", original)
     resumed = train(config, tmp_path / "cut", resume=True, verbose=False)
     assert [h["loss"] for h in resumed["history"]] == pytest.approx(
-        [h["loss"] for h in reference["history"]], rel=1e-5)
+        [h["loss"] for h in reference["history"]], rel=1e-5
+    )

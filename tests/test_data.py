@@ -10,7 +10,8 @@ from nengo_mif.networks import data as D
 
 def write_idx(path, array, gz=True):
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(n).to_bytes(4, "big") for n in array.shape)
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
     raw = header + array.astype(np.uint8).tobytes()
     (gzip.open if gz else open)(path, "wb").write(raw)
 
@@ -50,8 +51,13 @@ def test_mnist_from_keras_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "datasets").mkdir()
     x, y = fake_images(12, (28, 28))
-    np.savez(tmp_path / "datasets" / "mnist.npz", x_train=x[:8], y_train=y[:8],
-             x_test=x[8:], y_test=y[8:])
+    np.savez(
+        tmp_path / "datasets" / "mnist.npz",
+        x_train=x[:8],
+        y_train=y[:8],
+        x_test=x[8:],
+        y_test=y[8:],
+    )
     ds = D.load_dataset("mnist")
     assert ds.x_train.shape == (8, 28, 28, 1) and ds.x_test.shape == (4, 28, 28, 1)
     assert ds.test_source == "official MNIST 10k test set"
@@ -63,8 +69,10 @@ def test_cifar10_from_keras_cache(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     rng = np.random.RandomState(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.randint(0, 256, (3, 3072)).astype(np.uint8),
-                 b"labels": list(rng.randint(0, 10, 3))}
+        batch = {
+            b"data": rng.randint(0, 256, (3, 3072)).astype(np.uint8),
+            b"labels": list(rng.randint(0, 10, 3)),
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     ds = D.load_dataset("cifar10")

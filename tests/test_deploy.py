@@ -24,6 +24,7 @@ def test_lif_mapping_fits(neuron):
     u = np.linspace(0, 2.0, 50)
     lif = m.neuron()
     from nengo_loihi.neurons import loihi_rates
+
     mapped = loihi_rates(lif, 1 + m.gain * u, np.ones(1), np.zeros(1), 0.001).ravel()
     assert mapped.max() <= m.max_rate + 1  # Loihi-friendly: well under 1 spike/step
 
@@ -61,8 +62,7 @@ def test_emulator_agrees_with_nengo_dl(neuron, tiny_model, tmp_path):
     cfg = TrainConfig(model="tiny_cnn", neuron=neuron, epochs=2, max_train=2000)
     train(cfg, tmp_path, verbose=False)
     # a tiny net after 2 epochs fires sparsely: 60 steps give both simulators enough spikes
-    report = deploy(tmp_path, DeployConfig(n_test=40, n_steps=60, synapse=0.01),
-                    progress=False)
+    report = deploy(tmp_path, DeployConfig(n_test=40, n_steps=60, synapse=0.01), progress=False)
     assert report["agreement"] >= 0.7  # chance is ~0.1
     assert report["loihi_accuracy"] > 0.35 and report["nengo_dl_accuracy"] > 0.35
     assert report["placement"]["conv0"]["on_chip"] is False

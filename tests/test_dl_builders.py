@@ -20,9 +20,7 @@ def spiking_net(neuron_type, n=24, seed=3, dtype="float32"):
     with nengo.Network(seed=seed) as net:
         nengo_dl.configure_settings(dtype=dtype)
         stim = nengo.Node(lambda t: np.sin(2 * np.pi * 3 * t))
-        ens = nengo.Ensemble(
-            n, 1, neuron_type=neuron_type, max_rates=nengo.dists.Uniform(100, 900)
-        )
+        ens = nengo.Ensemble(n, 1, neuron_type=neuron_type, max_rates=nengo.dists.Uniform(100, 900))
         nengo.Connection(stim, ens)
         p_spikes = nengo.Probe(ens.neurons, "output")
         p_voltage = nengo.Probe(ens.neurons, "voltage")
@@ -61,8 +59,9 @@ def test_training_step_is_rate_curve(Neuron):
     with nengo.Network() as net:
         nengo_dl.configure_settings(learning_phase=True)  # run the training graph
         inp = nengo.Node(np.zeros(len(J)))
-        ens = nengo.Ensemble(len(J), 1, neuron_type=neuron, gain=np.ones(len(J)),
-                             bias=np.zeros(len(J)))
+        ens = nengo.Ensemble(
+            len(J), 1, neuron_type=neuron, gain=np.ones(len(J)), bias=np.zeros(len(J))
+        )
         nengo.Connection(inp, ens.neurons, synapse=None)
         p = nengo.Probe(ens.neurons, synapse=None)
     with nengo_dl.Simulator(net, progress_bar=False) as sim:
@@ -86,19 +85,18 @@ def test_gradients_flow_and_loss_decreases(Neuron, smoothing):
     h = tf.keras.layers.Flatten()(h)
     out = tf.keras.layers.Dense(2)(h)
     model = tf.keras.Model(inp, out)
-    converter = nengo_dl.Converter(
-        model, swap_activations={tf.nn.relu: Neuron(amplitude=1e-3)}
-    )
+    converter = nengo_dl.Converter(model, swap_activations={tf.nn.relu: Neuron(amplitude=1e-3)})
     with converter.net:
         nengo_dl.configure_settings(lif_smoothing=smoothing, stateful=False)
-    with nengo_dl.Simulator(converter.net, minibatch_size=16, seed=0,
-                            progress_bar=False) as sim:
+    with nengo_dl.Simulator(converter.net, minibatch_size=16, seed=0, progress_bar=False) as sim:
         sim.compile(
             optimizer=tf.optimizers.Adam(1e-2),
             loss=tf.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        data = ({converter.inputs[inp]: x.reshape(64, 1, -1)},
-                {converter.outputs[out]: y.reshape(64, 1, 1)})
+        data = (
+            {converter.inputs[inp]: x.reshape(64, 1, -1)},
+            {converter.outputs[out]: y.reshape(64, 1, 1)},
+        )
         before = sim.evaluate(*data, verbose=0)["loss"]
         sim.fit(*data, epochs=15, verbose=0)
         after = sim.evaluate(*data, verbose=0)["loss"]
@@ -112,8 +110,9 @@ def test_gradients_flow_and_loss_decreases(Neuron, smoothing):
 def test_nonfinite_input_is_a_clear_error(Neuron):
     with nengo.Network() as net:
         # a TensorNode, since nengo itself rejects non-finite Node output
-        inp = nengo_dl.TensorNode(lambda t: tf.constant([[np.nan, 1.0]]), shape_in=None,
-                                  shape_out=(2,), pass_time=True)
+        inp = nengo_dl.TensorNode(
+            lambda t: tf.constant([[np.nan, 1.0]]), shape_in=None, shape_out=(2,), pass_time=True
+        )
         ens = nengo.Ensemble(2, 1, neuron_type=Neuron(), gain=[1.0, 1.0], bias=[2.0, 2.0])
         nengo.Connection(inp, ens.neurons)
     with nengo_dl.Simulator(net, progress_bar=False) as sim:

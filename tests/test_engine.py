@@ -61,14 +61,16 @@ def _neuron_outputs(net, name):
     return tf.keras.Model(net.model.input, layer.output[0])
 
 
-@pytest.mark.parametrize("name,scale", [("lif", 1.0), ("mif", 1.0), ("mif2", 2.0),
-                                        ("spiking-relu", 50.0)])
+@pytest.mark.parametrize(
+    "name,scale", [("lif", 1.0), ("mif", 1.0), ("mif2", 2.0), ("spiking-relu", 50.0)]
+)
 def test_spikes_equal_nengo_dl_step_for_step(name, scale, images):
     """Per neuron, per step: the same spike counts as NengoDL from the same state."""
     model = small_net()
     kind = neuron_type(name)
-    conv = convert(model, kind, synapse=0.005, scale_firing_rates=scale,
-                   probe_layers="neurons", seed=3)
+    conv = convert(
+        model, kind, synapse=0.005, scale_firing_rates=scale, probe_layers="neurons", seed=3
+    )
     x = np.tile(images.reshape(len(images), 1, -1), (1, N_STEPS, 1))
     with nengo_dl.Simulator(conv.net, minibatch_size=len(images), progress_bar=False) as sim:
         ref = sim.predict_on_batch({conv.input: x})
@@ -134,41 +136,61 @@ def test_nonfinite_input_is_a_clear_error(neuron, images):
 
 
 def test_engine_loads_neither_nengo_dl_nor_loihi():
-    assert run_python(
-        "import sys, nengo_mif.networks.engine, nengo_mif.networks.evaluate, "
-        "nengo_mif.networks.train; "
-        "print(sorted(m for m in ('nengo_dl', 'nengo_loihi') if m in sys.modules))") == "[]"
+    assert (
+        run_python(
+            "import sys, nengo_mif.networks.engine, nengo_mif.networks.evaluate, "
+            "nengo_mif.networks.train; "
+            "print(sorted(m for m in ('nengo_dl', 'nengo_loihi') if m in sys.modules))"
+        )
+        == "[]"
+    )
 
 
 def test_import_nengo_mif_loads_no_tensorflow():
-    assert run_python(
-        "import sys, nengo, nengo_mif, nengo_mif.networks; "
-        "nengo.Simulator(nengo.Network(), progress_bar=False); "
-        "print('tensorflow' in sys.modules, 'nengo_dl' in sys.modules)") == "False False"
+    assert (
+        run_python(
+            "import sys, nengo, nengo_mif, nengo_mif.networks; "
+            "nengo.Simulator(nengo.Network(), progress_bar=False); "
+            "print('tensorflow' in sys.modules, 'nengo_dl' in sys.modules)"
+        )
+        == "False False"
+    )
 
 
 def test_nengo_dl_builders_register_when_nengo_dl_is_imported_later():
-    assert run_python(
-        "import nengo_mif, nengo_dl; from nengo_dl.neuron_builders import "
-        "SimNeuronsBuilder as S; print(S.TF_NEURON_IMPL[nengo_mif.MIF2].__name__)"
-    ) == "MIF2Builder"
+    assert (
+        run_python(
+            "import nengo_mif, nengo_dl; from nengo_dl.neuron_builders import "
+            "SimNeuronsBuilder as S; print(S.TF_NEURON_IMPL[nengo_mif.MIF2].__name__)"
+        )
+        == "MIF2Builder"
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("neuron", ["relu", "lif", "mif", "mif2"])
 def test_engines_agree_on_200_real_images(neuron, tmp_path, tiny_model):
     """Trained on one engine, evaluated on both: the same accuracy at 30 steps."""
-    train(TrainConfig(model="tiny_cnn", neuron=neuron, epochs=2, max_train=2000), tmp_path,
-          verbose=False)
-    reports = {engine: evaluate(tmp_path, EvalConfig(n_test=200, n_steps=30, engine=engine),
-                                progress=False)
-               for engine in ("keras", "nengo-dl")}
+    train(
+        TrainConfig(model="tiny_cnn", neuron=neuron, epochs=2, max_train=2000),
+        tmp_path,
+        verbose=False,
+    )
+    reports = {
+        engine: evaluate(
+            tmp_path, EvalConfig(n_test=200, n_steps=30, engine=engine), progress=False
+        )
+        for engine in ("keras", "nengo-dl")
+    }
     k, d = reports["keras"], reports["nengo-dl"]
     assert k["n_test"] == 200 and k["accuracy"] > 0.5
     assert abs(k["accuracy"] - d["accuracy"]) <= 0.005
     for layer in ("conv0", "conv1"):
-        np.testing.assert_allclose(k["layers"][layer]["spikes_per_image"],
-                                   d["layers"][layer]["spikes_per_image"], rtol=2e-3)
+        np.testing.assert_allclose(
+            k["layers"][layer]["spikes_per_image"],
+            d["layers"][layer]["spikes_per_image"],
+            rtol=2e-3,
+        )
 
 
 @pytest.mark.parametrize("name", ["lif", "mif", "mif2"])
@@ -182,8 +204,11 @@ def test_fused_rate_gradient_is_the_rate_curves_slope(name, smoothing):
     j_th = layer.maths.j_th
     # below, at and above threshold, near and past latch-up (MIF: J = 5000, MIF2: 5010;
     # exactly on it float32 rounding decides), and far beyond (|J| up to 1e6)
-    z = tf.constant(np.concatenate([np.linspace(-3, 40, 200), [0.0, 1e-7, 4990 - j_th,
-                                    5100 - j_th, 1e6, -1e6]]).astype("float32"))
+    z = tf.constant(
+        np.concatenate(
+            [np.linspace(-3, 40, 200), [0.0, 1e-7, 4990 - j_th, 5100 - j_th, 1e6, -1e6]]
+        ).astype("float32")
+    )
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(z)
         fused = layer(z)

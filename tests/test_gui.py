@@ -19,8 +19,10 @@ GUI_DIR = ROOT / "notebooks" / "gui"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(os.environ.get("NENGO_MIF_SCREENSHOTS", ROOT / "results" / "gui"))
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed "
-                                "(apt-get install chromium); .ci/run installs it")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
+)
 
 
 def free_port() -> int:
@@ -35,10 +37,22 @@ def free_port() -> int:
 def gui_server():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from nengo_gui.main import main; main()", "--no-browser",
-         "-P", str(port), "--auto-shutdown", "0"],  # listens on localhost only
-        cwd=GUI_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"), text=True)
+        [
+            sys.executable,
+            "-c",
+            "from nengo_gui.main import main; main()",
+            "--no-browser",
+            "-P",
+            str(port),
+            "--auto-shutdown",
+            "0",
+        ],  # listens on localhost only
+        cwd=GUI_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        text=True,
+    )
     url = None  # the server prints its address with a one-time security token
     deadline = time.time() + 60
     while url is None and time.time() < deadline:
@@ -59,10 +73,18 @@ def test_gui_runs_model_and_shows_plots(gui_server, model, n_plots):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(gui_server)  # log in with the token
         page.goto(gui_server.split("?")[0] + f"?filename={model}")
@@ -72,7 +94,9 @@ def test_gui_runs_model_and_shows_plots(gui_server, model, n_plots):
         # wait until the plots have drawn a good stretch of simulated time
         page.wait_for_function(
             "() => [...document.querySelectorAll('div.graph path.line')]"
-            ".some(p => (p.getAttribute('d') || '').length > 2000)", timeout=120_000)
+            ".some(p => (p.getAttribute('d') || '').length > 2000)",
+            timeout=120_000,
+        )
         page.wait_for_timeout(1500)
         shot = SHOTS / f"{Path(model).stem}.png"
         page.screenshot(path=str(shot))
@@ -83,7 +107,7 @@ def test_gui_runs_model_and_shows_plots(gui_server, model, n_plots):
         browser.close()
     assert error.strip() == "", f"the GUI shows an error: {error}"
     assert len(plots) >= n_plots and nodes
-    overlaps = [(a, b) for i, a in enumerate(plots) for b in plots[i + 1:] if overlap(a, b)]
+    overlaps = [(a, b) for i, a in enumerate(plots) for b in plots[i + 1 :] if overlap(a, b)]
     overlaps += [(a, b) for a in plots for b in nodes if overlap(a, b)]
     assert not overlaps, f"plots overlap each other or the network graph: {overlaps}"
     assert spikes and all(n > 0 for n in spikes), f"a raster shows no spikes: {spikes}"
@@ -104,5 +128,7 @@ RASTER_SPIKES = """() => [...document.querySelectorAll('div.graph')]
 
 def overlap(a, b, tolerance: float = 1.0) -> bool:
     """Whether two boxes (left, top, right, bottom) share more than a border."""
-    return (min(a[2], b[2]) - max(a[0], b[0]) > tolerance
-            and min(a[3], b[3]) - max(a[1], b[1]) > tolerance)
+    return (
+        min(a[2], b[2]) - max(a[0], b[0]) > tolerance
+        and min(a[3], b[3]) - max(a[1], b[1]) > tolerance
+    )

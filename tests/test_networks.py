@@ -33,11 +33,14 @@ def test_batch_norm_folding_preserves_function(build):
             gamma, beta, mean, var = layer.get_weights()
             layer.set_weights([gamma * 1.7, beta + 0.3, mean + 0.2, var * 2.5])
     folded = fold_for_conversion(model)
-    assert not any(isinstance(layer, (tf.keras.layers.BatchNormalization,
-                                      tf.keras.layers.Dropout)) for layer in folded.layers)
+    assert not any(
+        isinstance(layer, (tf.keras.layers.BatchNormalization, tf.keras.layers.Dropout))
+        for layer in folded.layers
+    )
     x = np.random.RandomState(0).rand(4, 32, 32, 3).astype("float32")
-    np.testing.assert_allclose(folded(x).numpy(), model(x, training=False).numpy(),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        folded(x).numpy(), model(x, training=False).numpy(), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_train_config_validation():
@@ -49,8 +52,9 @@ def test_train_config_validation():
 
 def test_checkpoint_is_atomic_and_single(tmp_path):
     for epoch in (1, 2):
-        checkpoint.save_epoch(tmp_path, dict(config={}, epochs_done=epoch),
-                              {"w": np.ones(3) * epoch})
+        checkpoint.save_epoch(
+            tmp_path, dict(config={}, epochs_done=epoch), {"w": np.ones(3) * epoch}
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params-e002.npz", "state.json"]
     state, arrays = checkpoint.load_params(tmp_path)
     assert state["epochs_done"] == 2 and arrays["w"][0] == 2
@@ -79,15 +83,54 @@ def test_resume_and_determinism(tmp_path):
 @pytest.mark.slow
 def test_cli_train_evaluate_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--neuron", "mif", "--run-dir", str(run), "--epochs", "2",
-                 "--max-train", "1500"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--neuron",
+                "mif",
+                "--run-dir",
+                str(run),
+                "--epochs",
+                "2",
+                "--max-train",
+                "1500",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "report.json"
-    assert main(["evaluate", "--run-dir", str(run), "--n-test", "200", "--n-steps", "20",
-                 "--synapse", "0.005", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--run-dir",
+                str(run),
+                "--n-test",
+                "200",
+                "--n-steps",
+                "20",
+                "--synapse",
+                "0.005",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
-    for key in ("accuracy", "accuracy_per_step", "layers", "synops_per_image",
-                "energy_per_inference_j", "confusion", "n_steps", "synapse",
-                "scale_firing_rates", "test_source"):
+    for key in (
+        "accuracy",
+        "accuracy_per_step",
+        "layers",
+        "synops_per_image",
+        "energy_per_inference_j",
+        "confusion",
+        "n_steps",
+        "synapse",
+        "scale_firing_rates",
+        "test_source",
+    ):
         assert key in report
     assert report["n_test"] == 200 and report["n_steps"] == 20
     assert len(report["accuracy_per_step"]) == 20
@@ -133,3 +176,23 @@ def test_rate_regulariser_trains(tmp_path):
 
 def test_model_names_match_the_models():
     assert set(MODEL_NAMES) == set(MODELS)
+
+
+def test_layer_report_counts_standalone_activation_neurons():
+    """Batch-norm nets end a block in ``Activation("relu")``: its neurons are reported."""
+    from nengo_mif.networks.evaluate import layer_report
+
+    inp = tf.keras.Input((8, 8, 1))
+    x = tf.keras.layers.Conv2D(4, 3, name="conv")(inp)
+    x = tf.keras.layers.Activation("relu", name="conv_relu")(x)
+    x = tf.keras.layers.Flatten()(x)
+    out = tf.keras.layers.Dense(3, name="out")(x)
+    model = tf.keras.Model(inp, out)
+    n_images, n_steps, dt = 2, 10, 0.001
+    report = layer_report(model, {"conv_relu": 288.0}, n_images, n_steps, dt, spiking=True)
+    conv, dense = report["conv"], report["out"]
+    assert conv["neurons"] == 6 * 6 * 4
+    assert conv["spikes_per_image"] == 144.0
+    np.testing.assert_allclose(conv["mean_rate_hz"], 144.0 / 144 / (n_steps * dt))
+    # the dense layer receives the activation's spikes, each fanning out to 3 outputs
+    assert dense["synops_per_image"] == 144.0 * 3

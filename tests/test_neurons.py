@@ -14,7 +14,11 @@ def simulate_rates(neuron_type, J, dt, T):
     """Spike counts over ``T`` seconds, from nengo.Simulator with constant input J."""
     with nengo.Network(seed=1) as net:
         ens = nengo.Ensemble(
-            len(J), 1, neuron_type=neuron_type, gain=np.ones(len(J)), bias=J,
+            len(J),
+            1,
+            neuron_type=neuron_type,
+            gain=np.ones(len(J)),
+            bias=J,
             encoders=np.ones((len(J), 1)),
         )
         probe = nengo.Probe(ens.neurons, "output")
@@ -132,8 +136,14 @@ def test_ensemble_max_rates_intercepts(Neuron):
     np.testing.assert_allclose(i, intercepts, atol=1e-6)
 
     with nengo.Network(seed=0) as net:
-        ens = nengo.Ensemble(3, 1, neuron_type=neuron, max_rates=max_rates,
-                             intercepts=intercepts, encoders=np.ones((3, 1)))
+        ens = nengo.Ensemble(
+            3,
+            1,
+            neuron_type=neuron,
+            max_rates=max_rates,
+            intercepts=intercepts,
+            encoders=np.ones((3, 1)),
+        )
         probe = nengo.Probe(ens.neurons, "voltage")
     with nengo.Simulator(net, progress_bar=False) as sim:
         sim.run(0.01)
@@ -147,8 +157,7 @@ def test_mif2_refractory_hyperpolarises():
     neuron = MIF2()
     for seed in range(20):
         with nengo.Network(seed=seed) as net:
-            ens = nengo.Ensemble(1, 1, neuron_type=neuron, gain=[1.0], bias=[2.0],
-                                 encoders=[[1.0]])
+            ens = nengo.Ensemble(1, 1, neuron_type=neuron, gain=[1.0], bias=[2.0], encoders=[[1.0]])
             pv = nengo.Probe(ens.neurons, "voltage")
             px1 = nengo.Probe(ens.neurons, "memristor1")
             px2 = nengo.Probe(ens.neurons, "memristor2")
@@ -181,8 +190,9 @@ def test_mif_closed_form_equals_event_loop(dt, kwargs, rng):
     np.testing.assert_allclose(dynamics.mif_rate(c, J), dynamics.rate(c, J), rtol=1e-9)
 
 
-@pytest.mark.parametrize("params", [{}, dict(t_m2=1e-7), dict(r2_on=1e4),
-                                    dict(t_m2=5e-3, e_reset=-2.0)])
+@pytest.mark.parametrize(
+    "params", [{}, dict(t_m2=1e-7), dict(r2_on=1e4), dict(t_m2=5e-3, e_reset=-2.0)]
+)
 @pytest.mark.parametrize("dt", [1e-4, 1e-3, 1e-2])
 def test_mif2_cycle_step_equals_the_general_event_loop(params, dt):
     """`cycle_step` (MIF2's step) reads the end state off one cycle; `step` loops."""
@@ -209,6 +219,7 @@ def test_mif_decodes_a_vector_as_well_as_lif():
 
     (Measured over 30 seeds: worst error LIF 0.098, MIF 0.097, MIF2 0.114.)
     """
+
     def worst_error(neuron_type, seed):
         f = lambda t: [np.sin(6.3 * t), np.cos(6.3 * t), np.cos(6.3 * t) ** 2]  # noqa: E731
         with nengo.Network(seed=seed) as m:

@@ -18,8 +18,9 @@ with model:
     }
     neurons = {}
     for name, kind in kinds.items():
-        ens = nengo.Ensemble(1, 1, neuron_type=kind, gain=[1.0], bias=[2.0],
-                             encoders=[[1.0]], label=name)
+        ens = nengo.Ensemble(
+            1, 1, neuron_type=kind, gain=[1.0], bias=[2.0], encoders=[[1.0]], label=name
+        )
         nengo.Connection(sine, ens.neurons, synapse=None)
         neurons[name] = ens
     lif, mif, mif2 = neurons["LIF"], neurons["MIF"], neurons["MIF2"]
