@@ -16,7 +16,6 @@ import warnings
 from dataclasses import asdict
 
 import nengo
-import nengo_dl
 import nengo_loihi
 import numpy as np
 from nengo.exceptions import BuildError
@@ -34,38 +33,53 @@ from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
 
 from nengo_mif._quiet import progress_bar
+from nengo_mif.layers import tf
 from nengo_mif.registry import neuron_type, record
 
 log = logging.getLogger(__name__)
 
 
-def _measure_outputs(model, neuron: str, x: np.ndarray) -> np.ndarray:
-    """Rate-mode outputs of every neuron layer on some images (the operating range)."""
-    conv = convert(model, neuron, probe_layers="neurons")
-    with conv.net:
-        nengo_dl.configure_settings(learning_phase=True)
-    with nengo_dl.Simulator(conv.net, minibatch_size=len(x), progress_bar=False) as sim:
-        out = sim.predict_on_batch({conv.input: flat(x)})
-    return np.concatenate([out[p].ravel() for p in conv.layer_probes.values()])
+def _layer_outputs(model, kind, x: np.ndarray, scale: float) -> np.ndarray:
+    """Outputs ``amplitude * r(J)`` of every neuron layer on some images (operating range)."""
+    from nengo_mif.networks.engine import rate_model, rate_neuron_layers
+
+    rate = rate_model(model, kind, scale=scale)
+    probed = tf.keras.Model(rate.input, [n.output for n in rate_neuron_layers(rate).values()])
+    outputs = tf.nest.flatten(probed.predict(x, verbose=0))
+    # the layers emit amplitude / scale * r(J); the mapping fits amplitude * r(J)
+    return scale * np.concatenate([np.ravel(a) for a in outputs])
+
+
+def loihi_neurons(run: Run, model, config: DeployConfig, data: Dataset | None = None):
+    """The neuron type Loihi runs for a trained run, and the mapping that chose it.
+
+    LIF and spiking ReLU run as they are; MIF and MIF2 as a LIF fitted over the
+    inputs their layers see on 50 training images (at the configured firing-rate
+    scale).
+
+    Returns
+    -------
+    kind, mapping, gain_factor : nengo.neurons.NeuronType, LIFMapping or None, float
+    """
+    name = record(run.config.neuron).spiking
+    kind = neuron_type(name)
+    if not isinstance(kind, MAPPABLE):
+        return kind, None, 1.0
+    x = (data or run.data).x_train[:50]
+    outputs = _layer_outputs(model, kind, x, config.scale_firing_rates)
+    mapping = fit_lif(kind, operating_range(kind, outputs), dt=config.dt, max_rate=config.max_rate)
+    return mapping.neuron(), mapping, mapping.gain
 
 
 def build_deployable(run: Run, config: DeployConfig, data: Dataset):
-    """The run's network rebuilt for Loihi; returns (converted, mapping, placement).
+    """The run's network rebuilt for Loihi.
 
     Returns
     -------
     converted, mapping, placement : Converted, LIFMapping or None, dict
     """
     model = run.keras_model(data)
-    name = record(run.config.neuron).spiking
-    kind = neuron_type(name)
-    mapping, gain_factor = None, 1.0
-    if isinstance(kind, MAPPABLE):
-        outputs = _measure_outputs(model, name, data.x_train[:50])
-        mapping = fit_lif(
-            kind, operating_range(kind, outputs), dt=config.dt, max_rate=config.max_rate
-        )
-        kind, gain_factor = mapping.neuron(), mapping.gain
+    kind, mapping, gain_factor = loihi_neurons(run, model, config, data)
     conv = convert(
         model,
         kind,

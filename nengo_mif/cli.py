@@ -139,6 +139,23 @@ def cmd_deploy(args) -> int:
     return deploy_command(args.run_dir, _config(DeployConfig, args), args.out)
 
 
+def cmd_export(args) -> int:
+    from nengo_mif.deploy.config import DeployConfig
+    from nengo_mif.deploy.nir_graph import export
+
+    summary = export(args.run_dir, args.out, _config(DeployConfig, args))
+    mapping = summary["mapping"]
+    print(
+        f"wrote {summary['path']}: {len(summary['nodes'])} NIR nodes, {summary['neuron']} neurons"
+    )
+    if mapping:
+        print(
+            f"{mapping['source']} exported as its fitted LIF (rms fit error "
+            f"{100 * mapping['rms_error']:.2f}%, in the neuron nodes' metadata)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nengo_mif.deploy.config import DeployConfig
     from nengo_mif.networks.config import EvalConfig, TrainConfig, neuron_names
@@ -186,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     _report_command(
         sub, "deploy", "run a trained network on Loihi (or its emulator)", DeployConfig, cmd_deploy
     )
+
+    p = sub.add_parser("export", help="write a trained network as a NIR graph (.nir)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("out", metavar="OUT.nir")
+    _add_fields(p, DeployConfig, skip=("n_test", "n_steps", "target", "block_shape"))
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -226,6 +249,8 @@ def _user_errors() -> tuple[type, ...]:
         errors.append(sys.modules["nengo_mif.layers"].NonFiniteInput)
     if "nengo_mif.deploy.placement" in sys.modules:
         errors.append(sys.modules["nengo_mif.deploy.placement"].DeployError)
+    if "nengo_mif.deploy.nir_graph" in sys.modules:
+        errors.append(sys.modules["nengo_mif.deploy.nir_graph"].NIRExportError)
     return tuple(errors)
 
 

@@ -1,0 +1,363 @@
+"""A trained network as a NIR graph (Neuromorphic Intermediate Representation), and back.
+
+NIR (https://neuroir.org, the ``nir`` package) is read by Nengo, snnTorch, Norse,
+Lava-dl, Sinabs, Rockpool and several chips. The export follows NIR's conventions:
+channels first (``C, H, W``), PyTorch's kernel layout ``(out, in, kH, kW)``,
+continuous-time neurons and spikes as unit events. So
+
+* a ``Conv2D``/``Dense`` becomes ``Conv2d``/``Affine`` with the trained weights
+  (transposed; a ``Dense`` after ``Flatten`` gets its rows reordered from Keras's
+  ``H, W, C`` flattening to NIR's ``C, H, W``), times the amplitude of the spikes
+  it receives (a nengo spike carries ``amplitude``, a NIR spike 1);
+* a neuron layer becomes ``LIF`` (``tau dv/dt = v_leak - v + r I``, with
+  ``r`` = the neurons' gain and the threshold current folded into the bias, as in
+  `networks.conversion`) or ``IF`` for spiking ReLU; nengo's ``tau_ref`` and the
+  subtractive reset of spiking ReLU are in the node's metadata (NIR has neither);
+* MIF and MIF2 go out as their fitted Loihi LIF (`deploy.mapping`), with the
+  circuit's parameters and the fit error in the node's metadata;
+* each Lowpass synapse is an ``LI`` node (``tau dv/dt = -v + I``) after the neurons.
+
+`to_nengo` reads such a graph back into a nengo network (the round trip is tested).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nengo
+import numpy as np
+
+from nengo_mif.layers import tf
+
+layers = tf.keras.layers
+
+
+class NIRExportError(ValueError):
+    """The network has a layer NIR export cannot express; the message names it."""
+
+
+def _padding(layer) -> int | tuple[int, int]:
+    if layer.padding == "valid":
+        return 0
+    pads = []
+    for size, k, s in zip(layer.input_shape[1:3], layer.kernel_size, layer.strides):
+        total = max((-(-size // s) - 1) * s + k - size, 0)
+        if total % 2:
+            # Keras pads the extra row at the end; NIR's Conv2d pads both sides alike
+            raise NIRExportError(
+                f"layer {layer.name!r}: padding='same' with stride {s} on size {size} pads "
+                "unevenly, which NIR's Conv2d cannot express; use padding='valid' or an "
+                "input size that divides the stride"
+            )
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def _chw(shape) -> np.ndarray:
+    """A Keras (channels-last) shape without the batch axis, as NIR's channels-first."""
+    shape = tuple(int(s) for s in shape)
+    return np.array(shape[-1:] + shape[:-1] if len(shape) > 1 else shape)
+
+
+def _neuron_node(kind, shape, gain: float, metadata: dict):
+    import nir
+
+    n = np.ones(_chw(shape))
+    metadata = {**metadata, "nengo_type": type(kind).__name__}
+    if isinstance(kind, nengo.LIF):
+        return nir.LIF(
+            tau=kind.tau_rc * n,
+            r=gain * n,
+            v_leak=0 * n,
+            v_threshold=n,
+            v_reset=0 * n,
+            metadata={**metadata, "tau_ref": kind.tau_ref, "amplitude": kind.amplitude},
+        )
+    if isinstance(kind, nengo.SpikingRectifiedLinear):
+        return nir.IF(
+            r=gain * n,
+            v_threshold=n,
+            v_reset=0 * n,
+            metadata={**metadata, "reset": "subtract", "amplitude": kind.amplitude},
+        )
+    raise NIRExportError(
+        f"{type(kind).__name__} has no NIR neuron node; export LIF or spiking ReLU, or a "
+        "type with a fitted Loihi LIF (MIF, MIF2)"
+    )
+
+
+def to_nir(
+    model: tf.keras.Model,
+    kind: nengo.neurons.NeuronType,
+    scale: float = 1.0,
+    gain_factor: float = 1.0,
+    synapse: float | None = 0.005,
+    neuron_metadata: dict | None = None,
+    metadata: dict | None = None,
+):
+    """``model`` with every ReLU as ``kind`` neurons, as a NIR graph.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        A chain of layers (`networks.engine.chain`) holding the trained weights.
+    kind : nengo.neurons.NeuronType
+        LIF (also the fitted LIF of MIF/MIF2) or spiking ReLU.
+    scale, gain_factor : float
+        Firing-rate scale and an extra input gain, as in `networks.conversion.convert`.
+    synapse : float or None
+        Lowpass time constant (s) after every neuron layer and on the output.
+    neuron_metadata, metadata : dict or None
+        Added to every neuron node's metadata, and to the graph's.
+
+    Returns
+    -------
+    graph : nir.NIRGraph
+    """
+    import nir
+    from nengo_mif.networks.engine import RESHAPE, _activation, chain
+
+    from nengo_mif.registry import threshold
+
+    gain = scale * gain_factor
+    offset = threshold(kind) / gain  # z = 0 sits at the firing threshold
+    amplitude = getattr(kind, "amplitude", 1.0) / scale
+    nodes = {"input": nir.Input({"input": _chw(model.input_shape[1:])})}
+    edges = []
+    last, weight_in, flat_from = "input", 1.0, None
+
+    def add(name, node):
+        nonlocal last
+        nodes[name] = node
+        edges.append((last, name))
+        last = name
+
+    def neurons(name, shape):
+        nonlocal weight_in
+        add(f"{name}.neurons", _neuron_node(kind, shape, gain, neuron_metadata or {}))
+        if synapse is not None:
+            n = np.ones(_chw(shape))
+            add(f"{name}.synapse", nir.LI(tau=synapse * n, r=n, v_leak=0 * n))
+        weight_in = amplitude
+
+    for layer in chain(model):
+        relu = _activation(layer) == "relu"
+        if isinstance(layer, layers.Activation):
+            if relu:
+                neurons(layer.name, layer.output_shape[1:])
+            continue
+        if isinstance(layer, RESHAPE):
+            if not isinstance(layer, layers.Flatten):
+                raise NIRExportError(f"layer {layer.name!r}: NIR export handles Flatten only")
+            flat_from = layer.input_shape[1:]
+            add(layer.name, nir.Flatten(input_type={"input": _chw(flat_from)}, start_dim=0))
+            continue
+        weights = layer.get_weights()
+        bias = weights[1] if len(weights) > 1 else np.zeros(layer.output_shape[-1])
+        bias = bias + (offset if relu else 0.0)
+        if isinstance(layer, layers.Conv2D):
+            if layer.dilation_rate != (1, 1) or getattr(layer, "groups", 1) != 1:
+                raise NIRExportError(f"layer {layer.name!r}: dilated or grouped convolution")
+            node = nir.Conv2d(
+                input_shape=tuple(layer.input_shape[1:3]),
+                weight=weight_in * weights[0].transpose(3, 2, 0, 1),
+                stride=tuple(layer.strides),
+                padding=_padding(layer),
+                dilation=1,
+                groups=1,
+                bias=bias,
+            )
+        elif isinstance(layer, layers.Dense):
+            kernel = weights[0]
+            if flat_from is not None and len(flat_from) > 1:
+                # Keras flattened (H, W, C); NIR flattens (C, H, W)
+                order = np.arange(kernel.shape[0]).reshape(flat_from)
+                kernel = kernel[np.moveaxis(order, -1, 0).ravel()]
+            node = nir.Affine(weight=weight_in * kernel.T, bias=bias)
+        else:
+            raise NIRExportError(
+                f"layer {layer.name!r} ({type(layer).__name__}): NIR export handles Conv2D, "
+                "Dense, Flatten and ReLU layers"
+            )
+        # "input" and "output" name the graph's boundary nodes
+        reserved = layer.name in ("input", "output")
+        add(f"{layer.name}.{type(node).__name__.lower()}" if reserved else layer.name, node)
+        flat_from = None
+        if relu:
+            neurons(layer.name, layer.output_shape[1:])
+        else:
+            weight_in = 1.0
+    if synapse is not None:
+        n = np.ones(_chw(model.output_shape[1:]))
+        add("output.synapse", nir.LI(tau=synapse * n, r=n, v_leak=0 * n))
+    add("output", nir.Output({"output": _chw(model.output_shape[1:])}))
+    return nir.NIRGraph(nodes, edges, metadata=metadata or {})
+
+
+def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
+    """Write a trained run as a NIR file, its neurons as deployed (`deploy.run`).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The training run.
+    out : str or Path
+        The ``.nir`` file to write (atomically).
+    config : DeployConfig or None
+        Synapse, firing-rate scale, dt and max rate (those of a deployment).
+
+    Returns
+    -------
+    summary : dict
+        The nodes written, the neuron type and the mapping (MIF/MIF2).
+    """
+    import nir
+    from nengo_mif.deploy.config import DeployConfig
+    from nengo_mif.deploy.run import loihi_neurons
+    from nengo_mif.networks import checkpoint
+    from nengo_mif.networks.run import Run
+
+    from nengo_mif.registry import neuron_type, record
+
+    config = config or DeployConfig()
+    out = Path(out)
+    checkpoint.check_writable(out.parent)
+    run = Run.open(run_dir)
+    model = run.keras_model()
+    kind, mapping, gain_factor = loihi_neurons(run, model, config)
+    neuron_metadata = {"trained_neuron": run.config.neuron}
+    if mapping is not None:
+        source = neuron_type(record(run.config.neuron).spiking)
+        neuron_metadata.update(
+            source_neuron=type(source).__name__,
+            source_parameters={p: float(getattr(source, p)) for p in _params(source)},
+            fit_rms_error=mapping.rms_error,
+            fit_input_range=[0.0, mapping.u_max],
+            fit_gain=mapping.gain,
+            note="the source neuron mapped onto a LIF (nengo_mif.deploy.mapping)",
+        )
+    graph = to_nir(
+        model,
+        kind,
+        scale=config.scale_firing_rates,
+        gain_factor=gain_factor,
+        synapse=config.synapse,
+        neuron_metadata=neuron_metadata,
+        metadata={
+            "producer": "nengo-mif",
+            "run_dir": str(run_dir),
+            "dt": config.dt,
+            "trained_neuron": run.config.neuron,
+            "input": "analog current (image pixels, constant over the presentation)",
+        },
+    )
+    tmp = out.with_name(f".{out.name}.tmp")
+    nir.write(tmp, graph)
+    tmp.replace(out)
+    return dict(
+        path=str(out),
+        nodes={k: type(v).__name__ for k, v in graph.nodes.items()},
+        neuron=type(kind).__name__,
+        mapping=mapping.as_dict() if mapping else None,
+    )
+
+
+def _params(kind) -> list[str]:
+    from nengo.params import iter_params
+
+    return [p for p in iter_params(kind) if isinstance(getattr(kind, p), (int, float))]
+
+
+def to_nengo(graph, dt: float = 0.001) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
+    """A nengo network from a NIR graph of the kind `to_nir` writes.
+
+    Returns
+    -------
+    net, input, output : nengo.Network, nengo.Node, nengo.Probe
+        The network, its input node (set ``input.output``) and a probe on its output.
+    """
+    import nir
+
+    order = _topological(graph)
+    with nengo.Network(label="from NIR") as net:
+        objs, synapse = {}, {}
+        for name in order:
+            node = graph.nodes[name]
+            pre = [a for a, b in graph.edges if b == name]
+            src = objs.get(pre[0]) if pre else None
+            syn = synapse.get(pre[0]) if pre else None
+            if isinstance(node, nir.Input):
+                size = int(np.prod(node.input_type["input"]))
+                objs[name] = inp = nengo.Node(np.zeros(size), label=name)
+            elif isinstance(node, (nir.Flatten, nir.Output)):
+                objs[name], synapse[name] = src, syn
+            elif isinstance(node, nir.LI):
+                if not (np.allclose(node.r, 1) and np.allclose(node.v_leak, 0)):
+                    raise NIRExportError(f"node {name!r}: only LI with r=1, v_leak=0 (a synapse)")
+                objs[name], synapse[name] = src, float(np.ravel(node.tau)[0])
+            elif isinstance(node, (nir.Conv2d, nir.Affine)):
+                transform = _transform(node)
+                post = nengo.Node(size_in=transform.size_out, label=name)
+                nengo.Connection(src, post, transform=transform, synapse=syn)
+                bias = np.asarray(node.bias, dtype=float)
+                if isinstance(node, nir.Conv2d):  # per channel, channels first
+                    bias = np.repeat(bias, transform.size_out // len(bias))
+                const = nengo.Node(1.0, label=f"{name}.bias")
+                nengo.Connection(const, post, transform=bias[:, None], synapse=None)
+                objs[name] = post
+            elif isinstance(node, (nir.LIF, nir.IF)):
+                r = np.ravel(node.r)
+                span = np.ravel(node.v_threshold - node.v_reset)
+                leak = np.ravel(node.v_leak) if isinstance(node, nir.LIF) else 0.0
+                kind = (
+                    nengo.LIF(
+                        tau_rc=float(np.ravel(node.tau)[0]),
+                        tau_ref=node.metadata.get("tau_ref", 0.0),
+                        amplitude=1.0,
+                    )
+                    if isinstance(node, nir.LIF)
+                    else nengo.SpikingRectifiedLinear(amplitude=1.0)
+                )
+                ens = nengo.Ensemble(
+                    len(r),
+                    1,
+                    neuron_type=kind,
+                    gain=r / span,
+                    bias=(leak - np.ravel(node.v_reset)) / span,
+                    label=name,
+                )
+                nengo.Connection(src, ens.neurons, synapse=None)
+                objs[name] = ens.neurons
+            else:
+                raise NIRExportError(f"node {name!r}: {type(node).__name__} is not read back")
+        out = nengo.Probe(objs[order[-1]], synapse=synapse.get(order[-1]))
+    return net, inp, out
+
+
+def _topological(graph) -> list[str]:
+    succ = {a: b for a, b in graph.edges}
+    start = next(n for n in graph.nodes if n not in succ.values())
+    order = [start]
+    while order[-1] in succ:
+        order.append(succ[order[-1]])
+    if len(order) != len(graph.nodes):
+        raise NIRExportError("the NIR graph is not a single chain of nodes")
+    return order
+
+
+def _transform(node) -> nengo.Dense | nengo.Convolution:
+    import nir
+
+    if isinstance(node, nir.Affine):
+        return nengo.Dense(node.weight.shape, init=node.weight)
+    c_out, c_in, kh, kw = node.weight.shape
+    if np.any(np.asarray(node.padding) != 0) or np.any(np.asarray(node.dilation) != 1):
+        raise NIRExportError("Conv2d with padding or dilation is not read back")
+    return nengo.Convolution(
+        c_out,
+        (c_in, *node.input_shape),
+        kernel_size=(kh, kw),
+        strides=tuple(int(s) for s in np.broadcast_to(node.stride, 2)),
+        channels_last=False,
+        init=node.weight.transpose(2, 3, 1, 0),
+    )

@@ -1,0 +1,116 @@
+"""NIR export: the graph, its weights and parameters, and the round trip into nengo."""
+
+import nengo
+import nir
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import tiny_cnn
+from nengo_mif.deploy.nir_graph import NIRExportError, to_nengo, to_nir
+from nengo_mif.networks.config import TrainConfig
+from nengo_mif.networks.engine import rate_model, rate_neuron_layers, spiking_model
+from nengo_mif.networks.train import train
+
+from nengo_mif.cli import main
+from nengo_mif.registry import neuron_type
+
+
+def small_net():
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((12, 12, 2))
+    x = tf.keras.layers.Conv2D(4, 3, activation="relu", name="c0")(inp)
+    x = tf.keras.layers.Conv2D(6, 3, strides=2, activation="relu", name="c1")(x)
+    x = tf.keras.layers.Flatten(name="flat")(x)
+    return tf.keras.Model(inp, tf.keras.layers.Dense(3, name="out")(x))
+
+
+def image():
+    return np.random.RandomState(1).rand(1, 12, 12, 2).astype("float32")
+
+
+def test_graph_holds_the_trained_weights_in_nir_layout(tmp_path):
+    model, kind = small_net(), neuron_type("lif")
+    path = tmp_path / "net.nir"
+    nir.write(path, to_nir(model, kind, scale=2.0, synapse=0.005))
+    graph = nir.read(path)
+    assert graph.edges[0] == ("input", "c0") and graph.edges[-1] == ("output.synapse", "output")
+    assert [type(graph.nodes[n]).__name__ for n in ("c0", "c0.neurons", "c0.synapse", "flat")] == [
+        "Conv2d",
+        "LIF",
+        "LI",
+        "Flatten",
+    ]
+    kernel, bias = model.get_layer("c0").get_weights()
+    c0 = graph.nodes["c0"]
+    np.testing.assert_allclose(c0.weight, kernel.transpose(3, 2, 0, 1))  # (out, in, kh, kw)
+    np.testing.assert_allclose(c0.bias, bias + 1 / 2.0)  # + J_th / gain
+    # the next layer receives spikes of area amplitude / scale
+    np.testing.assert_allclose(
+        graph.nodes["c1"].weight,
+        kind.amplitude / 2.0 * model.get_layer("c1").get_weights()[0].transpose(3, 2, 0, 1),
+        rtol=1e-6,
+    )
+    lif = graph.nodes["c1.neurons"]
+    assert lif.tau.shape == (6, 4, 4)  # channels first
+    np.testing.assert_allclose(lif.tau, kind.tau_rc)
+    np.testing.assert_allclose(lif.r, 2.0)
+    np.testing.assert_allclose(lif.v_threshold, 1.0)
+    assert lif.metadata["tau_ref"] == kind.tau_ref
+    np.testing.assert_allclose(graph.nodes["c0.synapse"].tau, 0.005)
+    # Dense rows reordered from Keras's (H, W, C) flattening to NIR's (C, H, W)
+    dense = graph.nodes["out"].weight
+    keras_dense = model.get_layer("out").get_weights()[0]
+    np.testing.assert_allclose(dense[:, 1], kind.amplitude / 2.0 * keras_dense[6, :], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, scale", [("lif", 5.0), ("spiking-relu", 300.0)])
+def test_round_trip_into_nengo_computes_the_original_network(name, scale):
+    model, kind = small_net(), neuron_type(name)
+    net, inp, probe = to_nengo(to_nir(model, kind, scale=scale, synapse=0.01))
+    x = image()
+    inp.output = np.moveaxis(x[0], -1, 0).ravel()
+    with net:
+        first = nengo.Probe(net.all_ensembles[0].neurons)
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run(2.0)
+    # first layer: each neuron's spike rate is the original network's rate curve
+    rm = rate_model(model, kind, scale=scale)
+    layer0 = tf.keras.Model(rm.input, rate_neuron_layers(rm)["c0"].output)(x).numpy()[0]
+    expected = np.moveaxis(layer0, -1, 0).ravel() * scale / kind.amplitude
+    measured = (sim.data[first] > 0).sum(axis=0) / 2.0
+    assert expected.max() > 20
+    np.testing.assert_allclose(measured, expected, atol=1.0 + 0.01 * expected.max())
+    # output: the imported network's time-averaged output is the spiking engine's
+    ref = spiking_model(model, kind, 2000, synapse=0.01, scale=scale).predict(x, 2000, 1)[0]
+    np.testing.assert_allclose(
+        sim.data[probe][1000:].mean(axis=0), ref[0, 1000:].mean(axis=0), atol=0.015
+    )
+
+
+def test_unexportable_layers_are_named():
+    inp = tf.keras.Input((10, 10, 1))
+    x = tf.keras.layers.Conv2D(2, 3, strides=2, padding="same", activation="relu", name="odd")(inp)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(2)(tf.keras.layers.Flatten()(x)))
+    with pytest.raises(NIRExportError, match="'odd'.*unevenly"):
+        to_nir(model, neuron_type("lif"))
+    with pytest.raises(NIRExportError, match="MIF has no NIR neuron node"):
+        to_nir(small_net(), neuron_type("mif"))
+
+
+@pytest.mark.slow
+def test_export_command_writes_mif_as_its_fitted_lif(tiny_model, tmp_path, capsys):
+    train(TrainConfig(model="tiny_cnn", neuron="mif", epochs=1, max_train=500), tmp_path / "run")
+    out = tmp_path / "net.nir"
+    assert main(["export", str(tmp_path / "run"), str(out), "--synapse", "0.01"]) == 0
+    assert "fitted LIF" in capsys.readouterr().out
+    graph = nir.read(out)
+    meta = graph.nodes["conv1.neurons"].metadata
+    assert meta["source_neuron"] == "MIF" and 0 < meta["fit_rms_error"] < 0.1
+    assert meta["source_parameters"]["r_off"] == pytest.approx(1e7)
+    assert isinstance(graph.nodes["conv1.neurons"], nir.LIF)
+    assert graph.metadata["trained_neuron"] == "mif"
+    # the weights are the run's (times the fitted neuron's input scaling)
+    assert graph.nodes["output"].output_type["output"].tolist() == [10]
+    assert tiny_cnn().get_layer("conv0").kernel.shape == (3, 3, 1, 8)
+    assert graph.nodes["conv0"].weight.shape == (8, 1, 3, 3)
+    assert not list(tmp_path.glob(".*.tmp"))
