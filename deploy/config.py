@@ -32,6 +32,15 @@ class DeployConfig:
         ),
     )
 
+    def loihi_settings(self) -> dict:
+        """The settings that choose the neurons Loihi runs (`mapping.loihi_neurons`).
+
+        Returns
+        -------
+        settings : dict
+        """
+        return dict(dt=self.dt, max_rate=self.max_rate, scale=self.scale_firing_rates)
+
     def __post_init__(self):
         _check_number("n_test", self.n_test, 1, integer=True)
         _check_number("n_steps", self.n_steps, 1, integer=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import nengo
 import numpy as np
-from nengo_loihi.neurons import loihi_rates
+from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear, loihi_rates
 
 from nengo_mif.registry import loihi_types
 
@@ -35,14 +35,14 @@ class LIFMapping:
     max_rate: float
     rms_error: float  # RMS output error relative to the source's largest output
 
-    def neuron(self) -> nengo.LIF:
+    def neuron(self) -> LoihiLIF:
         """The fitted Loihi LIF as a nengo neuron type.
 
         Returns
         -------
-        lif : nengo.LIF
+        lif : nengo_loihi.neurons.LoihiLIF
         """
-        return nengo.LIF(tau_rc=self.tau_rc, tau_ref=self.tau_ref, amplitude=self.amplitude)
+        return LoihiLIF(tau_rc=self.tau_rc, tau_ref=self.tau_ref, amplitude=self.amplitude)
 
     def as_dict(self) -> dict:
         """The mapping as JSON-ready values.
@@ -52,6 +52,122 @@ class LIFMapping:
         mapping : dict
         """
         return asdict(self)
+
+
+@dataclass
+class LoihiNeurons:
+    """The neurons Loihi runs for a trained network, and how they are driven.
+
+    ``kind`` is a Loihi type (`LoihiLIF`, `LoihiSpikingRectifiedLinear`); every neuron
+    layer's input current is ``J = J_th + scale * gain_factor * z`` for the Keras
+    pre-activation ``z``; ``mapping`` is the fit that chose a LIF for MIF/MIF2.
+    """
+
+    kind: nengo.neurons.NeuronType
+    scale: float
+    gain_factor: float = 1.0
+    mapping: LIFMapping | None = None
+
+    def training_neuron(self) -> tuple[nengo.neurons.NeuronType, float]:
+        """The type and scale that give `engine.rate_model` these neurons' rate curves.
+
+        Returns
+        -------
+        neuron, scale : nengo.neurons.NeuronType, float
+        """
+        # the rate layers divide the amplitude by their scale; the gain factor is not
+        # part of the firing-rate scale, so the amplitude carries it back
+        k = self.gain_factor
+        return self.kind if k == 1 else _with_amplitude(self.kind, self.kind.amplitude * k), (
+            self.scale * k
+        )
+
+    def as_dict(self) -> dict:
+        """JSON-ready values (stored in a run fine-tuned for Loihi).
+
+        Returns
+        -------
+        neurons : dict
+        """
+        return dict(
+            type=type(self.kind).__name__,
+            params={
+                p: getattr(self.kind, p)
+                for p in ("tau_rc", "tau_ref", "amplitude")
+                if hasattr(self.kind, p)
+            },
+            scale=self.scale,
+            gain_factor=self.gain_factor,
+            mapping=self.mapping.as_dict() if self.mapping else None,
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LoihiNeurons:
+        """The inverse of `as_dict`.
+
+        Returns
+        -------
+        neurons : LoihiNeurons
+        """
+        types = {"LoihiLIF": LoihiLIF, "LoihiSpikingRectifiedLinear": LoihiSpikingRectifiedLinear}
+        mapping = LIFMapping(**d["mapping"]) if d.get("mapping") else None
+        return cls(types[d["type"]](**d["params"]), d["scale"], d["gain_factor"], mapping)
+
+
+def _with_amplitude(kind, amplitude: float):
+    params = {p: getattr(kind, p) for p in ("tau_rc", "tau_ref") if hasattr(kind, p)}
+    return type(kind)(amplitude=amplitude, **params)
+
+
+def loihi_version(kind: nengo.neurons.NeuronType) -> nengo.neurons.NeuronType:
+    """Loihi's own type for a type it runs directly (LIF, spiking ReLU).
+
+    Returns
+    -------
+    kind : LoihiLIF or LoihiSpikingRectifiedLinear
+    """
+    if isinstance(kind, nengo.LIF):
+        return LoihiLIF(tau_rc=kind.tau_rc, tau_ref=kind.tau_ref, amplitude=kind.amplitude)
+    if isinstance(kind, nengo.SpikingRectifiedLinear):
+        return LoihiSpikingRectifiedLinear(amplitude=kind.amplitude)
+    raise TypeError(f"Loihi has no direct version of {type(kind).__name__}")
+
+
+def loihi_neurons(
+    model, trained: str, dt: float, max_rate: float, scale: float, x: np.ndarray
+) -> LoihiNeurons:
+    """The neurons Loihi runs for a network trained with ``trained`` neurons.
+
+    LIF and spiking ReLU run as Loihi's versions of themselves; MIF and MIF2 as a
+    Loihi LIF fitted over the inputs their layers see on images ``x``.
+
+    Returns
+    -------
+    neurons : LoihiNeurons
+    """
+    from nengo_mif.registry import neuron_type, record
+
+    rec = record(trained)
+    kind = neuron_type(rec.spiking)
+    scale = scale * rec.spiking_scale
+    if not isinstance(kind, MAPPABLE):
+        return LoihiNeurons(loihi_version(kind), scale)
+    outputs = _layer_outputs(model, kind, x, scale)
+    mapping = fit_lif(kind, operating_range(kind, outputs), dt=dt, max_rate=max_rate)
+    return LoihiNeurons(mapping.neuron(), scale, mapping.gain, mapping)
+
+
+def _layer_outputs(model, kind, x: np.ndarray, scale: float) -> np.ndarray:
+    """Outputs ``amplitude * r(J)`` of every neuron layer on some images (operating range)."""
+    from nengo_mif.networks.engine import rate_model, rate_neuron_layers
+
+    from nengo_mif.layers import tf
+
+    rate = rate_model(model, kind, scale=scale)
+    probed = tf.keras.Model(rate.input, [n.output for n in rate_neuron_layers(rate).values()])
+    outputs = tf.nest.flatten(probed.predict(x, verbose=0))
+    # the layers emit amplitude / scale * r(J); the mapping fits amplitude * r(J)
+    return scale * np.concatenate([np.ravel(a) for a in outputs])
 
 
 def _loihi_lif_rate(tau_rc: float, tau_ref: float, J: np.ndarray, dt: float) -> np.ndarray:

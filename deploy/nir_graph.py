@@ -213,7 +213,7 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
     """
     import nir
     from nengo_mif.deploy.config import DeployConfig
-    from nengo_mif.deploy.run import loihi_neurons
+    from nengo_mif.deploy.run import loihi_neurons_for
     from nengo_mif.networks import checkpoint
     from nengo_mif.networks.run import Run
 
@@ -224,7 +224,8 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
     checkpoint.check_writable(out.parent)
     run = Run.open(run_dir)
     model = run.keras_model()
-    kind, mapping, gain_factor = loihi_neurons(run, model, config)
+    neurons = loihi_neurons_for(run, model, config)
+    kind, mapping = neurons.kind, neurons.mapping
     neuron_metadata = {"trained_neuron": run.config.neuron}
     if mapping is not None:
         source = neuron_type(record(run.config.neuron).spiking)
@@ -239,8 +240,8 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
     graph = to_nir(
         model,
         kind,
-        scale=config.scale_firing_rates,
-        gain_factor=gain_factor,
+        scale=neurons.scale,
+        gain_factor=neurons.gain_factor,
         synapse=config.synapse,
         neuron_metadata=neuron_metadata,
         metadata={

@@ -20,7 +20,7 @@ import nengo_loihi
 import numpy as np
 from nengo.exceptions import BuildError
 from nengo_mif.deploy.config import DeployConfig
-from nengo_mif.deploy.mapping import MAPPABLE, fit_lif, operating_range
+from nengo_mif.deploy.mapping import LoihiNeurons, loihi_neurons
 from nengo_mif.deploy.placement import (
     CORES_PER_CHIP,
     DeployError,
@@ -33,42 +33,27 @@ from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
 
 from nengo_mif._quiet import progress_bar
-from nengo_mif.layers import tf
-from nengo_mif.registry import neuron_type, record
 
 log = logging.getLogger(__name__)
 
 
-def _layer_outputs(model, kind, x: np.ndarray, scale: float) -> np.ndarray:
-    """Outputs ``amplitude * r(J)`` of every neuron layer on some images (operating range)."""
-    from nengo_mif.networks.engine import rate_model, rate_neuron_layers
+def loihi_neurons_for(run: Run, model, config: DeployConfig, data: Dataset | None = None):
+    """The neurons Loihi runs for a trained run (`mapping.loihi_neurons`).
 
-    rate = rate_model(model, kind, scale=scale)
-    probed = tf.keras.Model(rate.input, [n.output for n in rate_neuron_layers(rate).values()])
-    outputs = tf.nest.flatten(probed.predict(x, verbose=0))
-    # the layers emit amplitude / scale * r(J); the mapping fits amplitude * r(J)
-    return scale * np.concatenate([np.ravel(a) for a in outputs])
-
-
-def loihi_neurons(run: Run, model, config: DeployConfig, data: Dataset | None = None):
-    """The neuron type Loihi runs for a trained run, and the mapping that chose it.
-
-    LIF and spiking ReLU run as they are; MIF and MIF2 as a LIF fitted over the
-    inputs their layers see on 50 training images (at the configured firing-rate
-    scale).
+    A run fine-tuned for Loihi (``--loihi-epochs``) holds the neurons it was tuned
+    against; they are used when the deployment's settings match.
 
     Returns
     -------
-    kind, mapping, gain_factor : nengo.neurons.NeuronType, LIFMapping or None, float
+    neurons : LoihiNeurons
     """
-    name = record(run.config.neuron).spiking
-    kind = neuron_type(name)
-    if not isinstance(kind, MAPPABLE):
-        return kind, None, 1.0
+    stored = run.state.get("loihi")
+    if stored and stored["settings"] == config.loihi_settings():
+        return LoihiNeurons.from_dict(stored["neurons"])
+    if stored:
+        log.warning("deploying with other settings than the Loihi fine-tuning used; refitting")
     x = (data or run.data).x_train[:50]
-    outputs = _layer_outputs(model, kind, x, config.scale_firing_rates)
-    mapping = fit_lif(kind, operating_range(kind, outputs), dt=config.dt, max_rate=config.max_rate)
-    return mapping.neuron(), mapping, mapping.gain
+    return loihi_neurons(model, run.config.neuron, x=x, **config.loihi_settings())
 
 
 def build_deployable(run: Run, config: DeployConfig, data: Dataset):
@@ -79,18 +64,18 @@ def build_deployable(run: Run, config: DeployConfig, data: Dataset):
     converted, mapping, placement : Converted, LIFMapping or None, dict
     """
     model = run.keras_model(data)
-    kind, mapping, gain_factor = loihi_neurons(run, model, config, data)
+    neurons = loihi_neurons_for(run, model, config, data)
     conv = convert(
         model,
-        kind,
+        neurons.kind,
         synapse=config.synapse,
-        scale_firing_rates=config.scale_firing_rates,
-        gain_factor=gain_factor,
+        scale_firing_rates=neurons.scale,
+        gain_factor=neurons.gain_factor,
         probe_layers="neurons",
     )
     fold_constant_inputs(conv.net, inputs=[conv.input])
     placement = place(conv, default_block=config.block_shape)
-    return conv, mapping, placement
+    return conv, neurons.mapping, placement
 
 
 def _predict_dl(conv, x: np.ndarray, config: DeployConfig, progress: bool):

@@ -66,17 +66,24 @@ def maths_for(*neuron_classes: type) -> Callable:
 
 
 def neuron_maths(
-    neuron: nengo.neurons.NeuronType, smoothing: float | None = None, dtype="float32"
+    neuron: nengo.neurons.NeuronType,
+    smoothing: float | None = None,
+    dtype="float32",
+    dt: float = 0.001,
 ) -> NeuronMaths:
     """The maths of ``neuron`` on tensors; a clear error for a type the engine lacks.
+
+    ``dt`` matters only for Loihi's types (their rates are whole numbers of steps).
 
     Returns
     -------
     maths : NeuronMaths
     """
+    if type(neuron).__module__.startswith("nengo_loihi"):
+        import nengo_mif.loihi_layers  # noqa: F401  (registers Loihi's types; loads nengo_loihi)
     for cls in type(neuron).__mro__:
         if cls in _MATHS:
-            return _MATHS[cls](neuron, smoothing, dtype)
+            return _MATHS[cls](neuron, smoothing, dtype, dt)
     raise TypeError(
         f"the Keras engine has no implementation of {type(neuron).__name__}; "
         f"it runs {', '.join(c.__name__ for c in _MATHS)} (use --engine nengo-dl for others)"
@@ -93,8 +100,9 @@ class NeuronMaths:
 
     fuse = True
 
-    def __init__(self, neuron, smoothing, dtype):
+    def __init__(self, neuron, smoothing, dtype, dt=0.001):
         self.neuron = neuron
+        self.dt = dt  # only Loihi's types, whose rates depend on the step, use it
         self.smoothing = smoothing or None
         self.dtype = tf.as_dtype(dtype)
         self.ops = TFOps(self.dtype)
@@ -141,8 +149,8 @@ class RectifiedLinearMaths(NeuronMaths):
 class LIFMaths(NeuronMaths):
     """NengoDL's LIF: `LIFRate` / `SoftLIFRate` for training, `LIFBuilder.step`."""
 
-    def __init__(self, neuron, smoothing, dtype):
-        super().__init__(neuron, smoothing, dtype)
+    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+        super().__init__(neuron, smoothing, dtype, dt)
         self.tau_rc = tf.constant(neuron.tau_rc, self.dtype)
         self.tau_ref = tf.constant(neuron.tau_ref, self.dtype)
         self.min_voltage = tf.constant(getattr(neuron, "min_voltage", 0.0), self.dtype)
@@ -179,8 +187,8 @@ class MIFMaths(NeuronMaths):
     rate_fn = staticmethod(dynamics.mif_rate)
     step_fn = staticmethod(dynamics.mif_step)
 
-    def __init__(self, neuron, smoothing, dtype):
-        super().__init__(neuron, smoothing, dtype)
+    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+        super().__init__(neuron, smoothing, dtype, dt)
         self.circuit = neuron.circuit()
 
     def rate(self, J):
@@ -226,14 +234,24 @@ class RateActivation(tf.keras.layers.Layer):
         Firing-rate scale (the converted ensemble's gain).
     smoothing : float or None
         Smoothing of the rate curve at threshold (NengoDL's ``lif_smoothing``).
+    dt : float
+        Time step (s); Loihi's types fire at whole steps, so their rates depend on it.
     """
 
-    def __init__(self, neuron, scale: float = 1.0, smoothing: float | None = None, **kwargs):
+    def __init__(
+        self,
+        neuron,
+        scale: float = 1.0,
+        smoothing: float | None = None,
+        dt: float = 0.001,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.neuron = _neuron_from_config(neuron)
         self.scale = float(scale)
         self.smoothing = smoothing
-        self.maths = neuron_maths(self.neuron, smoothing, self.dtype)
+        self.dt = float(dt)
+        self.maths = neuron_maths(self.neuron, smoothing, self.dtype, self.dt)
         self.amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
         self._rate = rate_function(self.maths, self.scale, self.amplitude)
 
@@ -246,6 +264,7 @@ class RateActivation(tf.keras.layers.Layer):
             neuron=_neuron_config(self.neuron),
             scale=self.scale,
             smoothing=self.smoothing,
+            dt=self.dt,
         )
 
 
@@ -317,7 +336,7 @@ class SpikingCell(tf.keras.layers.Layer):
         self.dt = float(dt)
         self.scale = float(scale)
         self.seed = seed
-        self.maths = neuron_maths(self.neuron, None, self.dtype)
+        self.maths = neuron_maths(self.neuron, None, self.dtype, self.dt)
         if not self.maths.spiking:
             raise TypeError(f"{type(self.neuron).__name__} does not spike; use RateActivation")
         amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale

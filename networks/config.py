@@ -65,6 +65,13 @@ class TrainConfig:
     keras_epochs: int = field(
         default=0, metadata=_help("plain-Keras pre-training epochs (batch-norm models need some)")
     )
+    loihi_epochs: int = field(
+        default=0,
+        metadata=_help(
+            "epochs of fine-tuning, after the rate epochs, against the neurons Loihi runs "
+            "(Loihi's LIF / spiking ReLU; MIF and MIF2 as their fitted Loihi LIF)"
+        ),
+    )
     batch_size: int = field(default=50, metadata=_help("minibatch size"))
     learning_rate: float = field(default=1e-3, metadata=_help("Adam learning rate"))
     smoothing: float | None = field(
@@ -92,6 +99,7 @@ class TrainConfig:
         record(self.neuron)  # a clear error naming the registered types
         _check_number("epochs", self.epochs, 1, integer=True)
         _check_number("keras_epochs", self.keras_epochs, 0, integer=True)
+        _check_number("loihi_epochs", self.loihi_epochs, 0, integer=True)
         _check_number("batch_size", self.batch_size, 1, integer=True)
         _check_number("learning_rate", self.learning_rate, 0, low_open=True)
         if self.smoothing == 0:

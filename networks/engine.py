@@ -141,6 +141,7 @@ def rate_model(
     neuron: nengo.neurons.NeuronType,
     smoothing: float | None = None,
     scale: float = 1.0,
+    dt: float = 0.001,
 ) -> tf.keras.Model:
     """``model`` with every ReLU replaced by ``neuron``'s rate curve (what NengoDL trains).
 
@@ -157,14 +158,14 @@ def rate_model(
     for layer in chain(model):
         if isinstance(layer, layers.Activation):
             if _activation(layer) == "relu":
-                x = RateActivation(neuron, scale, smoothing, name=_neuron_name(layer.name))(x)
+                x = RateActivation(neuron, scale, smoothing, dt, name=_neuron_name(layer.name))(x)
             continue
         clone = _clone(layer, **({"activation": None} if hasattr(layer, "activation") else {}))
         x = clone(x)
         if layer.get_weights():
             clone.set_weights(layer.get_weights())
         if _activation(layer) == "relu":
-            x = RateActivation(neuron, scale, smoothing, name=_neuron_name(layer.name))(x)
+            x = RateActivation(neuron, scale, smoothing, dt, name=_neuron_name(layer.name))(x)
     return tf.keras.Model(inp, x, name=f"{model.name}_rate")
 
 

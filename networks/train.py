@@ -45,16 +45,19 @@ def seed_everything(seed: int) -> None:
 
 
 class KerasFit:
-    """The ``keras`` engine: the rate model in Keras."""
+    """The ``keras`` engine: the rate model in Keras.
 
-    def __init__(self, model, config: TrainConfig):
+    With ``loihi`` (`deploy.mapping.LoihiNeurons`), the neurons are those Loihi runs.
+    """
+
+    def __init__(self, model, config: TrainConfig, loihi=None):
         from nengo_mif.networks.engine import rate_model, rate_neuron_layers
 
-        kind = neuron_type(config.neuron)
+        kind, scale = loihi.training_neuron() if loihi else (neuron_type(config.neuron), 1.0)
         self.model = model
-        self.rate = rate_model(model, kind, smoothing=config.smoothing)
+        self.rate = rate_model(model, kind, smoothing=config.smoothing, scale=scale)
         if config.rate_reg > 0:
-            target = config.target_rate * getattr(kind, "amplitude", 1.0)
+            target = config.target_rate * getattr(kind, "amplitude", 1.0) / scale
             for layer in rate_neuron_layers(self.rate).values():
                 self.rate.add_loss(
                     config.rate_reg * tf.reduce_mean(tf.square(layer.output - target))
@@ -85,15 +88,18 @@ class KerasFit:
 class NengoDLFit:
     """The ``nengo-dl`` engine: the converted network in ``nengo_dl.Simulator.fit``."""
 
-    def __init__(self, model, config: TrainConfig):
+    def __init__(self, model, config: TrainConfig, loihi=None):
         import nengo_dl
         from nengo_mif.networks.conversion import convert
 
-        kind = neuron_type(config.neuron)
+        kind = loihi.kind if loihi else neuron_type(config.neuron)
+        scale = loihi.scale if loihi else 1.0
         self.conv = convert(
             model,
             kind,
             smoothing=config.smoothing,
+            scale_firing_rates=loihi.scale if loihi else None,
+            gain_factor=loihi.gain_factor if loihi else 1.0,
             probe_layers="neurons" if config.rate_reg > 0 else None,
         )
         self.sim = nengo_dl.Simulator(
@@ -101,7 +107,7 @@ class NengoDLFit:
         )
         losses = {self.conv.output: tf.losses.SparseCategoricalCrossentropy(from_logits=True)}
         weights = {self.conv.output: 1.0}
-        target = config.target_rate * getattr(kind, "amplitude", 1.0)
+        target = config.target_rate * getattr(kind, "amplitude", 1.0) / scale
         for probe in self.conv.layer_probes.values():
             losses[probe] = lambda _, y_pred: tf.reduce_mean(tf.square(y_pred - target), axis=-1)
             weights[probe] = config.rate_reg
@@ -183,7 +189,7 @@ def _differences(saved: dict, wanted: dict) -> list[str]:
     return [
         f"{k}: run has {saved.get(k)!r}, asked for {wanted[k]!r}"
         for k in wanted
-        if k != "epochs" and saved.get(k) != wanted[k]
+        if k not in ("epochs", "loihi_epochs") and saved.get(k) != wanted[k]
     ]
 
 
@@ -208,6 +214,12 @@ def train(
             "pass --resume to continue it or choose another --run-dir"
         )
     if state is not None:
+        rate_done = sum(h.get("phase", "rate") == "rate" for h in state["history"])
+        if config.epochs > rate_done and rate_done < state["epochs_done"]:
+            raise ConfigError(
+                f"{run_dir} was already fine-tuned for Loihi after {rate_done} rate epochs; "
+                f"rate epochs cannot follow (ask for --epochs {rate_done}) - or train anew"
+            )
         diff = _differences(state["config"], asdict(config))
         if diff:
             raise ConfigError(
@@ -248,16 +260,27 @@ def train(
         n_classes=data.n_classes,
         test_source=data.test_source,
     )
+    state["config"] = asdict(config)  # a resumed run may ask for more epochs
     run.state = state
     arrays = run.arrays() if state["epochs_done"] else None
     if arrays is not None:
         set_layer_weights(model, arrays, source=str(run.params_path))
 
-    fit = (KerasFit if config.engine == "keras" else NengoDLFit)(model, config)
+    total = config.epochs + config.loihi_epochs
+    fit = None
     try:
-        if arrays is not None:
-            _restore_optimizer(fit, arrays)
-        for epoch in range(state["epochs_done"], config.epochs):
+        for epoch in range(state["epochs_done"], total):
+            loihi = epoch >= config.epochs
+            if fit is None or (loihi and fit.loihi is None):
+                if fit is not None:  # from rate training to Loihi fine-tuning
+                    set_layer_weights(model, keras_arrays(fit.weights()))
+                    _close(fit)
+                neurons = _loihi_neurons(model, config, state, x_train) if loihi else None
+                fit = (KerasFit if config.engine == "keras" else NengoDLFit)(model, config, neurons)
+                fit.loihi = neurons
+                if arrays is not None:
+                    _restore_optimizer(fit, arrays)
+                    arrays = None
             start = time.perf_counter()
             try:
                 loss, accuracy = fit.fit_epoch(x_train, y_train)
@@ -280,7 +303,10 @@ def train(
                     f"the loss became {loss} in epoch {epoch + 1}; lower --learning-rate "
                     f"(now {config.learning_rate:g}) or raise --smoothing"
                 )
-            record = dict(epoch=epoch + 1, seconds=seconds, loss=loss, train_accuracy=accuracy)
+            phase = "loihi" if loihi else "rate"
+            record = dict(
+                epoch=epoch + 1, phase=phase, seconds=seconds, loss=loss, train_accuracy=accuracy
+            )
             state["history"].append(record)
             state["epochs_done"] = epoch + 1
             checkpoint.save_epoch(
@@ -288,14 +314,31 @@ def train(
             )
             if verbose:
                 print(
-                    f"epoch {epoch + 1}/{config.epochs}: loss {loss:.4f}, train accuracy "
-                    f"{accuracy:.4f} (rate), {seconds:.1f} s",
+                    f"epoch {epoch + 1}/{total}: loss {loss:.4f}, train accuracy "
+                    f"{accuracy:.4f} ({'Loihi neurons' if loihi else 'rate'}), {seconds:.1f} s",
                     flush=True,
                 )
     finally:
-        if hasattr(fit, "close"):
-            fit.close()
+        _close(fit)
     return state
+
+
+def _close(fit) -> None:
+    if hasattr(fit, "close"):
+        fit.close()
+
+
+def _loihi_neurons(model, config: TrainConfig, state: dict, x: np.ndarray):
+    """The Loihi neurons to fine-tune against: chosen once, stored in the run for deploy."""
+    from nengo_mif.deploy.config import DeployConfig
+    from nengo_mif.deploy.mapping import LoihiNeurons, loihi_neurons
+
+    if "loihi" in state:
+        return LoihiNeurons.from_dict(state["loihi"]["neurons"])
+    settings = DeployConfig().loihi_settings()
+    neurons = loihi_neurons(model, config.neuron, x=x[:50], **settings)
+    state["loihi"] = dict(settings=settings, neurons=neurons.as_dict())
+    return neurons
 
 
 def _first_line(error: Exception) -> str:

@@ -1,0 +1,87 @@
+"""Loihi's neuron types in the Keras engine and Loihi-aware training."""
+
+import nengo_dl
+import numpy as np
+import pytest
+import tensorflow as tf
+from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear, loihi_rates
+from nengo_mif.networks.conversion import convert
+from nengo_mif.networks.engine import rate_model, spiking_model
+from test_engine import N_STEPS, _neuron_outputs, small_net
+
+from nengo_mif.layers import neuron_maths
+
+LOIHI_TYPES = {
+    "loihi-lif": (LoihiLIF(amplitude=0.01), 1.0),
+    "loihi-spiking-relu": (LoihiSpikingRectifiedLinear(amplitude=0.01), 100.0),
+}
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.RandomState(2).rand(8, 12, 12, 1).astype("float32")
+
+
+@pytest.mark.parametrize("name", list(LOIHI_TYPES))
+def test_loihi_rate_curves_are_loihis(name):
+    """Forward: Loihi's staircase (nengo_loihi's own rates); backward: a smooth slope."""
+    kind, _ = LOIHI_TYPES[name]
+    maths = neuron_maths(kind, smoothing=0.01)
+    J = np.linspace(-1, 40, 4001)
+    ref = loihi_rates(kind, J, np.ones(1), np.zeros(1), 0.001).ravel() / kind.amplitude
+    Jt = tf.constant(J, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(Jt)
+        out = maths.rate(Jt)
+    slope = tape.gradient(out, Jt).numpy()
+    # ceil(period / dt) jumps; float32 vs float64 may land on either side at a jump
+    same = np.isclose(out.numpy(), ref, rtol=1e-4)
+    assert same.mean() > 0.99
+    assert np.all(np.isfinite(slope)) and np.all(slope[ref > 0] > 0)
+
+
+@pytest.mark.parametrize("name", list(LOIHI_TYPES))
+def test_loihi_rates_equal_nengo_extras_builders(name, images):
+    """The rate network equals NengoDL's with nengo-extras' builders for Loihi's types."""
+    kind, scale = LOIHI_TYPES[name]
+    model = small_net()
+    conv = convert(model, kind, scale_firing_rates=scale, smoothing=0.01)
+    with conv.net:
+        nengo_dl.configure_settings(learning_phase=True)
+    with nengo_dl.Simulator(conv.net, minibatch_size=len(images), progress_bar=False) as sim:
+        ref = sim.predict_on_batch({conv.input: images.reshape(len(images), 1, -1)})
+    ref = ref[conv.output][:, 0]
+    rm = rate_model(model, kind, smoothing=0.01, scale=scale)
+    out = rm(images).numpy()
+    assert np.abs(ref).max() > 0.05
+    # a neuron whose period sits on a step boundary may take the other step (float32
+    # summation order); that moves the output by a fraction of a percent
+    np.testing.assert_allclose(out, ref, atol=0.01 * np.abs(ref).max())
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(rm(images) ** 2)
+    grads = tape.gradient(loss, rm.trainable_weights)
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+    assert np.abs(grads[0].numpy()).max() > 0
+
+
+@pytest.mark.parametrize("name", list(LOIHI_TYPES))
+def test_loihi_spikes_equal_nengo_extras_builders(name, images):
+    kind, scale = LOIHI_TYPES[name]
+    model = small_net()
+    conv = convert(
+        model, kind, synapse=0.005, scale_firing_rates=scale, probe_layers="neurons", seed=3
+    )
+    x = np.tile(images.reshape(len(images), 1, -1), (1, N_STEPS, 1))
+    with nengo_dl.Simulator(conv.net, minibatch_size=len(images), progress_bar=False) as sim:
+        ref = sim.predict_on_batch({conv.input: x})
+    net = spiking_model(model, kind, N_STEPS, synapse=0.005, scale=scale, seed=3)
+    alpha = kind.amplitude / scale / 0.001
+    total = 0
+    for layer, probe in conv.layer_probes.items():
+        spikes = _neuron_outputs(net, layer)(np.repeat(images[:, None], N_STEPS, axis=1))
+        n_ref = np.rint(ref[probe] / alpha)
+        n_out = np.rint(spikes.numpy().reshape(n_ref.shape) / alpha)
+        assert n_ref.max() <= 1  # Loihi: at most one spike per step
+        total += n_ref.sum()
+        assert np.abs(n_out - n_ref).sum() <= 1e-3 * n_ref.sum(), layer
+    assert total > 500
