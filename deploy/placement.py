@@ -135,6 +135,53 @@ CORES_PER_CHIP = 128
 MAX_CHIPS = 32
 
 
+def plan_blocks(
+    model,
+    block_shapes: dict[str, tuple[int, ...]] | None = None,
+    default_block: tuple[int, ...] | None = None,
+    max_chips: int = MAX_CHIPS,
+) -> dict[str, tuple[tuple[int, ...], int]]:
+    """The block shape and block count of every on-chip layer, checked.
+
+    Every block shape must have the layer's rank, fit inside the layer and a core, and
+    all blocks together must fit on ``max_chips`` chips (each block takes a core).
+    Needs only the Keras model, so a deployment checks this before any other work.
+
+    Returns
+    -------
+    blocks : dict
+        Layer name -> (block shape, number of blocks); the input layer stays off-chip.
+    """
+    layers = neuron_layers(model)
+    if not layers:
+        raise DeployError("the network has no neuron layers to place on Loihi")
+    plan = {}
+    for layer in layers[1:]:
+        shape = tuple(int(d) for d in layer.output_shape[1:])
+        block = (block_shapes or {}).get(layer.name) or default_block or block_shape_for(shape)
+        if len(block) != len(shape) or any(b < 1 or b > s for b, s in zip(block, shape)):
+            raise DeployError(
+                f"layer {layer.name!r}: block shape {block} does not fit the layer's shape "
+                f"{shape}; give one side per dimension, each between 1 and the layer's"
+            )
+        if int(np.prod(block)) > MAX_COMPARTMENTS:
+            raise DeployError(
+                f"layer {layer.name!r}: block shape {block} has {int(np.prod(block))} "
+                f"compartments; a Loihi core holds {MAX_COMPARTMENTS}. Use a smaller block"
+            )
+        plan[layer.name] = (block, int(np.prod([math.ceil(s / b) for s, b in zip(shape, block)])))
+    cores = sum(n for _, n in plan.values())
+    if cores > max_chips * CORES_PER_CHIP:
+        worst = max(plan, key=lambda name: plan[name][1])
+        raise DeployError(
+            f"the blocks need {cores} cores, more than {max_chips} chips hold "
+            f"({max_chips * CORES_PER_CHIP}); layer {worst!r} alone has {plan[worst][1]} "
+            f"blocks of {plan[worst][0]}. Use larger blocks (or leave --block-shape out to "
+            "have them chosen)"
+        )
+    return plan
+
+
 def place(
     conv,
     block_shapes: dict[str, tuple[int, ...]] | None = None,
@@ -143,9 +190,8 @@ def place(
 ) -> dict[str, dict]:
     """Configure ``conv.net`` for nengo-loihi; returns the placement per layer.
 
-    Every block shape is checked before anything is built: it must have the layer's
-    rank, fit inside the layer and a core, and all blocks together must fit on
-    ``max_chips`` chips (each block takes a core).
+    Block shapes are checked by `plan_blocks`; every on-chip layer must hold a neuron
+    type Loihi runs.
 
     Returns
     -------
@@ -154,15 +200,12 @@ def place(
     """
     net = conv.net
     nengo_loihi.add_params(net)
-    layers = neuron_layers(conv.model)
-    if not layers:
-        raise DeployError("the network has no neuron layers to place on Loihi")
+    plan = plan_blocks(conv.model, block_shapes, default_block, max_chips)
     placement = {}
-    for i, layer in enumerate(layers):
+    for layer in neuron_layers(conv.model):
         ens = conv.converter.layers[layer.output].ensemble
         kind = ens.neuron_type
-        shape = tuple(int(d) for d in layer.output_shape[1:])
-        on_chip = i > 0
+        on_chip = layer.name in plan
         if on_chip and not isinstance(kind, DIRECT):
             raise DeployError(
                 f"layer {layer.name!r}: neuron type {type(kind).__name__} cannot run on "
@@ -171,31 +214,14 @@ def place(
             )
         net.config[ens].on_chip = on_chip
         entry = dict(
-            neurons=ens.n_neurons, shape=shape, on_chip=on_chip, neuron_type=type(kind).__name__
+            neurons=ens.n_neurons,
+            shape=tuple(int(d) for d in layer.output_shape[1:]),
+            on_chip=on_chip,
+            neuron_type=type(kind).__name__,
         )
         if on_chip:
-            block = (block_shapes or {}).get(layer.name) or default_block or block_shape_for(shape)
-            if len(block) != len(shape) or any(b < 1 or b > s for b, s in zip(block, shape)):
-                raise DeployError(
-                    f"layer {layer.name!r}: block shape {block} does not fit "
-                    f"the layer's shape {shape}"
-                )
-            if int(np.prod(block)) > MAX_COMPARTMENTS:
-                raise DeployError(
-                    f"layer {layer.name!r}: block shape {block} has {int(np.prod(block))} "
-                    f"compartments; a Loihi core holds {MAX_COMPARTMENTS}. Use a smaller block"
-                )
-            net.config[ens].block_shape = nengo_loihi.BlockShape(block, shape)
+            block, entry["blocks"] = plan[layer.name]
+            net.config[ens].block_shape = nengo_loihi.BlockShape(block, entry["shape"])
             entry["block_shape"] = block
-            entry["blocks"] = int(np.prod([math.ceil(s / b) for s, b in zip(shape, block)]))
         placement[layer.name] = entry
-    cores = sum(p.get("blocks", 0) for p in placement.values())
-    if cores > max_chips * CORES_PER_CHIP:
-        worst = max(placement, key=lambda name: placement[name].get("blocks", 0))
-        raise DeployError(
-            f"the blocks need {cores} cores, more than {max_chips} chips hold "
-            f"({max_chips * CORES_PER_CHIP}); layer {worst!r} alone has "
-            f"{placement[worst]['blocks']} blocks of {placement[worst]['block_shape']}. "
-            "Use larger blocks (or leave --block-shape out to have them chosen)"
-        )
     return placement

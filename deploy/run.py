@@ -26,6 +26,7 @@ from nengo_mif.deploy.placement import (
     DeployError,
     fold_constant_inputs,
     place,
+    plan_blocks,
 )
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.conversion import convert, flat, predict_batches
@@ -64,6 +65,7 @@ def build_deployable(run: Run, config: DeployConfig, data: Dataset):
     converted, mapping, placement : Converted, LIFMapping or None, dict
     """
     model = run.keras_model(data)
+    plan_blocks(model, default_block=config.block_shape)  # fail before the slow steps
     neurons = loihi_neurons_for(run, model, config, data)
     conv = convert(
         model,

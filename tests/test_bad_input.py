@@ -207,8 +207,25 @@ def test_synaptic_operations_do_not_assume_1ms(run_dir):
         (["--block-shape", "4,4"], "block shape (4, 4) does not fit"),
     ],
 )
-def test_deploy_rejects_bad_settings_before_any_work(run_dir, capsys, args, message):
+def test_deploy_rejects_bad_settings_before_any_work(run_dir, capsys, monkeypatch, args, message):
+    from nengo_mif.deploy import run as deploy_run
+
+    def slow_step(*args, **kwargs):
+        raise AssertionError("the MIF -> LIF fit ran before the settings were checked")
+
+    monkeypatch.setattr(deploy_run, "loihi_neurons_for", slow_step)
     assert message in cli_error(capsys, ["deploy", "--run-dir", str(run_dir), *args])
+
+
+def test_export_errors_name_the_problem(run_dir, tmp_path, capsys):
+    line = cli_error(capsys, ["export", str(tmp_path / "none"), str(tmp_path / "net.nir")])
+    assert "holds no finished training epoch" in line
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    line = cli_error(capsys, ["export", str(run_dir), str(blocker / "net.nir")])
+    assert "net.nir" in line or str(blocker) in line
+    line = cli_error(capsys, ["export", str(run_dir), str(tmp_path / "n.nir"), "--max-rate", "2e3"])
+    assert "max_rate must be below 1/dt" in line
 
 
 @pytest.mark.parametrize(

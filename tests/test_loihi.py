@@ -1,5 +1,7 @@
 """Loihi's neuron types in the Keras engine and Loihi-aware training."""
 
+from dataclasses import replace
+
 import nengo_dl
 import numpy as np
 import pytest
@@ -85,3 +87,51 @@ def test_loihi_spikes_equal_nengo_extras_builders(name, images):
         total += n_ref.sum()
         assert np.abs(n_out - n_ref).sum() <= 1e-3 * n_ref.sum(), layer
     assert total > 500
+
+
+def test_loihi_fine_tuning_stores_its_neurons_and_resumes(tiny_model, tmp_path):
+    from nengo_mif.deploy.config import DeployConfig
+    from nengo_mif.deploy.run import loihi_neurons_for
+    from nengo_mif.networks.config import ConfigError, TrainConfig
+    from nengo_mif.networks.run import Run
+    from nengo_mif.networks.train import train
+
+    cfg = TrainConfig(model="tiny_cnn", neuron="mif", epochs=1, loihi_epochs=1, max_train=1000)
+    state = train(cfg, tmp_path, verbose=False)
+    assert [h["phase"] for h in state["history"]] == ["rate", "loihi"]
+    stored = state["loihi"]["neurons"]
+    assert stored["type"] == "LoihiLIF" and stored["mapping"]["source"] == "MIF"
+    # one more Loihi epoch: resumes, keeps the neurons it was tuned against, lowers the loss
+    state = train(replace(cfg, loihi_epochs=2), tmp_path, resume=True, verbose=False)
+    assert [h["phase"] for h in state["history"]] == ["rate", "loihi", "loihi"]
+    assert state["loihi"]["neurons"] == stored
+    assert state["history"][2]["loss"] < state["history"][1]["loss"]
+    # deploy runs exactly those neurons (same settings), or refits for other settings
+    run = Run.open(tmp_path)
+    neurons = loihi_neurons_for(run, run.keras_model(), DeployConfig())
+    assert neurons.gain_factor == stored["gain_factor"]
+    assert neurons.kind.tau_rc == stored["params"]["tau_rc"]
+    other = loihi_neurons_for(run, run.keras_model(), DeployConfig(max_rate=150))
+    assert other.mapping.max_rate == 150
+    with pytest.raises(ConfigError, match="rate epochs cannot follow"):
+        train(replace(cfg, epochs=2, loihi_epochs=2), tmp_path, resume=True, verbose=False)
+
+
+def test_training_neuron_reproduces_the_deployed_rates(images):
+    """The rate model fine-tuned against computes what the converted deployment runs."""
+    from nengo_mif.deploy.mapping import LoihiNeurons, fit_lif
+
+    from nengo_mif import MIF
+
+    mapping = fit_lif(MIF(amplitude=1e-3), u_max=1.5)
+    neurons = LoihiNeurons(mapping.neuron(), 2.0, mapping.gain, mapping)
+    model = small_net()
+    kind, scale = neurons.training_neuron()
+    out = rate_model(model, kind, scale=scale)(images).numpy()
+    conv = convert(model, neurons.kind, scale_firing_rates=2.0, gain_factor=mapping.gain)
+    with conv.net:
+        nengo_dl.configure_settings(learning_phase=True)
+    with nengo_dl.Simulator(conv.net, minibatch_size=len(images), progress_bar=False) as sim:
+        ref = sim.predict_on_batch({conv.input: images.reshape(len(images), 1, -1)})
+    ref = ref[conv.output][:, 0]
+    np.testing.assert_allclose(out, ref, atol=0.01 * np.abs(ref).max())
