@@ -86,7 +86,7 @@ HEADER = (
 
 
 def table_row(row: dict) -> str:
-    """One neuron type's row of the comparison table (markdown).
+    """One neuron type's row of the comparison table (fixed-width text).
 
     Returns
     -------
@@ -107,7 +107,7 @@ def table_row(row: dict) -> str:
 
 
 def format_table(result: dict) -> str:
-    """The comparison as a markdown table.
+    """The comparison as a fixed-width text table, with its data and settings.
 
     Returns
     -------

@@ -218,9 +218,9 @@ def load_mnist(data_dir: Path | None = None) -> Dataset:
                     f["y_test"].astype(np.int64),
                     "official MNIST 10k test set",
                 )
-        train, test = load_idx_split(directory, "train"), load_idx_split(directory, "t10k")
-        if train and test:
-            return Dataset("mnist", *train, *test, "official MNIST 10k test set")
+        found = _idx_dataset("mnist", directory, "official MNIST 10k test set")
+        if found:
+            return found
     raise _missing(
         "mnist",
         looked,
@@ -228,6 +228,11 @@ def load_mnist(data_dir: Path | None = None) -> Dataset:
         "tf.keras.datasets.mnist.load_data()'` on a machine with internet to "
         "fill the Keras cache, or pass --data-dir with mnist.npz or the IDX files.",
     )
+
+
+def _idx_dataset(name: str, directory: Path, test_source: str) -> Dataset | None:
+    train, test = load_idx_split(directory, "train"), load_idx_split(directory, "t10k")
+    return Dataset(name, *train, *test, test_source) if train and test else None
 
 
 def load_fashion_mnist(data_dir: Path | None = None) -> Dataset:
@@ -242,9 +247,9 @@ def load_fashion_mnist(data_dir: Path | None = None) -> Dataset:
         keras_cache_dir() / "fashion-mnist",
     ]
     for directory in candidates:
-        train, test = load_idx_split(directory, "train"), load_idx_split(directory, "t10k")
-        if train and test:
-            return Dataset("fashion-mnist", *train, *test, "official Fashion-MNIST 10k test set")
+        found = _idx_dataset("fashion-mnist", directory, "official Fashion-MNIST 10k test set")
+        if found:
+            return found
     raise _missing(
         "fashion-mnist",
         candidates,

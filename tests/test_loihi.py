@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear, loihi_rates
 from nengo_mif.networks.conversion import convert
-from nengo_mif.networks.engine import rate_model, spiking_model
-from test_engine import N_STEPS, _neuron_outputs, small_net
+from nengo_mif.networks.engine import rate_model
+from test_engine import assert_spikes_equal_nengo_dl, small_net
 
 from nengo_mif.layers import neuron_maths
 
@@ -69,24 +69,7 @@ def test_loihi_rates_equal_nengo_extras_builders(name, images):
 @pytest.mark.parametrize("name", list(LOIHI_TYPES))
 def test_loihi_spikes_equal_nengo_extras_builders(name, images):
     kind, scale = LOIHI_TYPES[name]
-    model = small_net()
-    conv = convert(
-        model, kind, synapse=0.005, scale_firing_rates=scale, probe_layers="neurons", seed=3
-    )
-    x = np.tile(images.reshape(len(images), 1, -1), (1, N_STEPS, 1))
-    with nengo_dl.Simulator(conv.net, minibatch_size=len(images), progress_bar=False) as sim:
-        ref = sim.predict_on_batch({conv.input: x})
-    net = spiking_model(model, kind, N_STEPS, synapse=0.005, scale=scale, seed=3)
-    alpha = kind.amplitude / scale / 0.001
-    total = 0
-    for layer, probe in conv.layer_probes.items():
-        spikes = _neuron_outputs(net, layer)(np.repeat(images[:, None], N_STEPS, axis=1))
-        n_ref = np.rint(ref[probe] / alpha)
-        n_out = np.rint(spikes.numpy().reshape(n_ref.shape) / alpha)
-        assert n_ref.max() <= 1  # Loihi: at most one spike per step
-        total += n_ref.sum()
-        assert np.abs(n_out - n_ref).sum() <= 1e-3 * n_ref.sum(), layer
-    assert total > 500
+    assert_spikes_equal_nengo_dl(kind, scale, images, max_per_step=1)  # Loihi: one per step
 
 
 def test_loihi_fine_tuning_stores_its_neurons_and_resumes(tiny_model, tmp_path):
