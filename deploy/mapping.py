@@ -78,9 +78,8 @@ class LoihiNeurons:
         # the rate layers divide the amplitude by their scale; the gain factor is not
         # part of the firing-rate scale, so the amplitude carries it back
         k = self.gain_factor
-        return self.kind if k == 1 else _with_amplitude(self.kind, self.kind.amplitude * k), (
-            self.scale * k
-        )
+        params = {**_loihi_params(self.kind), "amplitude": self.kind.amplitude * k}
+        return type(self.kind)(**params), self.scale * k
 
     def as_dict(self) -> dict:
         """JSON-ready values (stored in a run fine-tuned for Loihi).
@@ -91,11 +90,7 @@ class LoihiNeurons:
         """
         return dict(
             type=type(self.kind).__name__,
-            params={
-                p: getattr(self.kind, p)
-                for p in ("tau_rc", "tau_ref", "amplitude")
-                if hasattr(self.kind, p)
-            },
+            params=_loihi_params(self.kind),
             scale=self.scale,
             gain_factor=self.gain_factor,
             mapping=self.mapping.as_dict() if self.mapping else None,
@@ -114,9 +109,9 @@ class LoihiNeurons:
         return cls(types[d["type"]](**d["params"]), d["scale"], d["gain_factor"], mapping)
 
 
-def _with_amplitude(kind, amplitude: float):
-    params = {p: getattr(kind, p) for p in ("tau_rc", "tau_ref") if hasattr(kind, p)}
-    return type(kind)(amplitude=amplitude, **params)
+def _loihi_params(kind) -> dict:
+    """The parameters Loihi's types take (spiking ReLU: amplitude only)."""
+    return {p: getattr(kind, p) for p in ("tau_rc", "tau_ref", "amplitude") if hasattr(kind, p)}
 
 
 def loihi_version(kind: nengo.neurons.NeuronType) -> nengo.neurons.NeuronType:
@@ -126,10 +121,12 @@ def loihi_version(kind: nengo.neurons.NeuronType) -> nengo.neurons.NeuronType:
     -------
     kind : LoihiLIF or LoihiSpikingRectifiedLinear
     """
-    if isinstance(kind, nengo.LIF):
-        return LoihiLIF(tau_rc=kind.tau_rc, tau_ref=kind.tau_ref, amplitude=kind.amplitude)
-    if isinstance(kind, nengo.SpikingRectifiedLinear):
-        return LoihiSpikingRectifiedLinear(amplitude=kind.amplitude)
+    for nengo_type, loihi_type in (
+        (nengo.LIF, LoihiLIF),
+        (nengo.SpikingRectifiedLinear, LoihiSpikingRectifiedLinear),
+    ):
+        if isinstance(kind, nengo_type):
+            return loihi_type(**_loihi_params(kind))
     raise TypeError(f"Loihi has no direct version of {type(kind).__name__}")
 
 
@@ -159,15 +156,11 @@ def loihi_neurons(
 
 def _layer_outputs(model, kind, x: np.ndarray, scale: float) -> np.ndarray:
     """Outputs ``amplitude * r(J)`` of every neuron layer on some images (operating range)."""
-    from nengo_mif.networks.engine import rate_model, rate_neuron_layers
+    from nengo_mif.networks.engine import rate_outputs
 
-    from nengo_mif.layers import tf
-
-    rate = rate_model(model, kind, scale=scale)
-    probed = tf.keras.Model(rate.input, [n.output for n in rate_neuron_layers(rate).values()])
-    outputs = tf.nest.flatten(probed.predict(x, verbose=0))
+    _, layers = rate_outputs(model, kind, x, scale=scale)
     # the layers emit amplitude / scale * r(J); the mapping fits amplitude * r(J)
-    return scale * np.concatenate([np.ravel(a) for a in outputs])
+    return scale * np.concatenate([np.ravel(a) for a in layers.values()])
 
 
 def _loihi_lif_rate(tau_rc: float, tau_ref: float, J: np.ndarray, dt: float) -> np.ndarray:

@@ -269,7 +269,7 @@ def _params(kind) -> list[str]:
     return [p for p in iter_params(kind) if isinstance(getattr(kind, p), (int, float))]
 
 
-def to_nengo(graph, dt: float = 0.001) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
+def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
     """A nengo network from a NIR graph of the kind `to_nir` writes.
 
     Returns
@@ -282,11 +282,9 @@ def to_nengo(graph, dt: float = 0.001) -> tuple[nengo.Network, nengo.Node, nengo
     order = _topological(graph)
     with nengo.Network(label="from NIR") as net:
         objs, synapse = {}, {}
-        for name in order:
+        for prev, name in zip([None, *order], order):  # a chain: each node feeds the next
             node = graph.nodes[name]
-            pre = [a for a, b in graph.edges if b == name]
-            src = objs.get(pre[0]) if pre else None
-            syn = synapse.get(pre[0]) if pre else None
+            src, syn = objs.get(prev), synapse.get(prev)
             if isinstance(node, nir.Input):
                 size = int(np.prod(node.input_type["input"]))
                 objs[name] = inp = nengo.Node(np.zeros(size), label=name)

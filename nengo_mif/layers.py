@@ -156,10 +156,14 @@ class LIFMaths(NeuronMaths):
         self.min_voltage = tf.constant(getattr(neuron, "min_voltage", 0.0), self.dtype)
 
     def rate(self, J):
+        return self.lif_rate(J, self.tau_ref)
+
+    def lif_rate(self, J, tau_ref):
+        """NengoDL's (smoothed) LIF rate with refractory period ``tau_ref``."""
         J = J - 1.0
         if self.smoothing is None:
             rates = 1.0 / (
-                self.tau_ref + self.tau_rc * tf.math.log1p(tf.math.reciprocal(tf.maximum(J, 1e-15)))
+                tau_ref + self.tau_rc * tf.math.log1p(tf.math.reciprocal(tf.maximum(J, 1e-15)))
             )
             return tf.where(J > 0, rates, tf.zeros_like(J))
         sigma = tf.constant(self.smoothing, self.dtype)
@@ -167,7 +171,7 @@ class LIFMaths(NeuronMaths):
         j_valid = js > -20
         z = tf.nn.softplus(tf.where(j_valid, js, tf.zeros_like(js))) * sigma
         q = tf.where(j_valid, tf.math.log1p(tf.math.reciprocal(z)), -js - tf.math.log(sigma))
-        return 1.0 / (self.tau_ref + self.tau_rc * q)
+        return 1.0 / (tau_ref + self.tau_rc * q)
 
     def step(self, dt, J, voltage, refractory_time):
         zero = tf.zeros((), self.dtype)

@@ -37,12 +37,10 @@ class LoihiLIFMaths(LIFMaths):
         self.tau_ref = tf.constant(discretize_tau_ref(neuron.tau_ref, dt), self.dtype)
 
     def rate(self, J):
-        tau_ref = self.tau_ref
-        self.tau_ref = tau_ref + 0.5 * self.dt
-        smooth = super().rate(J)
-        self.tau_ref = tau_ref
+        # the smooth curve through the staircase's middle: tau_ref + dt / 2
+        smooth = self.lif_rate(J, self.tau_ref + 0.5 * self.dt)
         j = tf.maximum(J - 1.0, 1e-15)
-        period = tau_ref + self.tau_rc * tf.math.log1p(tf.math.reciprocal(j))
+        period = self.tau_ref + self.tau_rc * tf.math.log1p(tf.math.reciprocal(j))
         loihi = tf.where(J > 1.0, 1.0 / (self.dt * tf.math.ceil(period / self.dt)), 0.0 * J)
         return _staircase(loihi, smooth)
 

@@ -16,6 +16,7 @@ import nengo
 import nengo_dl
 import numpy as np
 from nengo_dl import compat
+from nengo_mif.networks.config import ConfigError
 
 from nengo_mif._quiet import progress_bar
 from nengo_mif.layers import tf
@@ -55,8 +56,8 @@ def predict_batches(
     """
     batch = min(batch_size, len(x))
     if len(x) % batch:
-        raise ValueError(
-            f"NengoDL needs the number of images ({len(x)}) to be a multiple "
+        raise ConfigError(
+            f"NengoDL needs the number of images (n_test, {len(x)}) to be a multiple "
             f"of batch_size ({batch}); change n_test or batch_size"
         )
     with conv.net:

@@ -169,6 +169,30 @@ def rate_model(
     return tf.keras.Model(inp, x, name=f"{model.name}_rate")
 
 
+def rate_outputs(
+    model: tf.keras.Model,
+    neuron: nengo.neurons.NeuronType,
+    x: np.ndarray,
+    batch_size: int = 50,
+    scale: float = 1.0,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run images ``x`` through `rate_model`; its output and every neuron layer's.
+
+    Returns
+    -------
+    output : np.ndarray
+        The network's output ``(n, n_classes)``.
+    layers : dict of np.ndarray
+        Per neuron layer (by the name of the Keras layer it replaces), its output,
+        ``amplitude / scale * r(J)``.
+    """
+    rate = rate_model(model, neuron, scale=scale)
+    neurons = rate_neuron_layers(rate)
+    probed = tf.keras.Model(rate.input, [rate.output] + [n.output for n in neurons.values()])
+    out, *acts = probed.predict(x, batch_size=batch_size, verbose=0)
+    return out, dict(zip(neurons, acts))
+
+
 @dataclass
 class SpikingNet:
     """A spiking Keras model and what its outputs mean.

@@ -20,11 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from nengo_mif.networks.config import ConfigError, EvalConfig
+from nengo_mif.networks.config import EvalConfig
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
 
-from nengo_mif.layers import tf
 from nengo_mif.registry import neuron_type, record
 
 ENERGY_DEVICES = ("cpu", "gpu", "loihi")
@@ -66,14 +65,11 @@ def simulate(
 
 
 def _keras_rate(model, kind, x, config):
-    from nengo_mif.networks.engine import rate_model, rate_neuron_layers
+    from nengo_mif.networks.engine import rate_outputs
 
-    rm = rate_model(model, kind)
-    neurons = rate_neuron_layers(rm)
-    probed = tf.keras.Model(rm.input, [rm.output] + [n.output for n in neurons.values()])
-    out, *acts = probed.predict(x, batch_size=config.batch_size, verbose=0)
+    out, acts = rate_outputs(model, kind, x, config.batch_size)
     amplitude = getattr(kind, "amplitude", 1.0)
-    activity = {name: float(a.sum() * config.dt / amplitude) for name, a in zip(neurons, acts)}
+    activity = {name: float(a.sum() * config.dt / amplitude) for name, a in acts.items()}
     return out[:, None], activity
 
 
@@ -104,11 +100,6 @@ def _nengo_dl(model, kind, x, config, scale, rate, progress):
         probe_layers="sum",
         seed=config.seed,
     )
-    if len(x) % min(config.batch_size, len(x)):
-        raise ConfigError(
-            f"the nengo-dl engine needs n_test ({len(x)}) to be a multiple "
-            f"of batch_size ({config.batch_size})"
-        )
     amplitude = getattr(kind, "amplitude", 1.0) / (scale or 1.0)
     outputs, activity = [], dict.fromkeys(conv.layer_probes, 0.0)
     for out in predict_batches(

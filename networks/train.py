@@ -54,6 +54,7 @@ class KerasFit:
         from nengo_mif.networks.engine import rate_model, rate_neuron_layers
 
         kind, scale = loihi.training_neuron() if loihi else (neuron_type(config.neuron), 1.0)
+        self.loihi = loihi
         self.model = model
         self.rate = rate_model(model, kind, smoothing=config.smoothing, scale=scale)
         if config.rate_reg > 0:
@@ -94,6 +95,7 @@ class NengoDLFit:
 
         kind = loihi.kind if loihi else neuron_type(config.neuron)
         scale = loihi.scale if loihi else 1.0
+        self.loihi = loihi
         self.conv = convert(
             model,
             kind,
@@ -277,7 +279,6 @@ def train(
                     _close(fit)
                 neurons = _loihi_neurons(model, config, state, x_train) if loihi else None
                 fit = (KerasFit if config.engine == "keras" else NengoDLFit)(model, config, neurons)
-                fit.loihi = neurons
                 if arrays is not None:
                     _restore_optimizer(fit, arrays)
                     arrays = None
