@@ -14,14 +14,21 @@ class DeployConfig:
     n_test: int = field(default=100, metadata=_help("number of test images"))
     n_steps: int = field(default=30, metadata=_help("time steps per image"))
     synapse: float | None = field(
-        default=0.005, metadata=_help("Lowpass time constant in seconds (0: no filtering)")
+        default=None,
+        metadata=_help(
+            "Lowpass time constant in seconds (0: no filtering; default: the run's stored "
+            "setting, else 0.005)"
+        ),
     )
     dt: float = field(default=0.001, metadata=_help("time step (s)"))
     target: str = field(
         default="sim",
         metadata=_help("sim (the emulator) or loihi (needs NxSDK)", choices=("sim", "loihi")),
     )
-    scale_firing_rates: float = field(default=1.0, metadata=_help("firing-rate scale"))
+    scale_firing_rates: float | None = field(
+        default=None,
+        metadata=_help("firing-rate scale (default: the run's stored setting, else 1)"),
+    )
     max_rate: float = field(
         default=250.0, metadata=_help("ceiling of a mapped LIF's rate in Hz (Loihi: below 1/dt)")
     )
@@ -39,16 +46,18 @@ class DeployConfig:
         -------
         settings : dict
         """
-        return dict(dt=self.dt, max_rate=self.max_rate, scale=self.scale_firing_rates)
+        scale = 1.0 if self.scale_firing_rates is None else self.scale_firing_rates
+        return dict(dt=self.dt, max_rate=self.max_rate, scale=scale)
 
     def __post_init__(self):
         _check_number("n_test", self.n_test, 1, integer=True)
         _check_number("n_steps", self.n_steps, 1, integer=True)
-        if self.synapse == 0:
-            self.synapse = None
-        _check_number("synapse", self.synapse, 0, low_open=True, optional=True)
+        if not isinstance(self.synapse, dict):
+            _check_number("synapse", self.synapse, 0, optional=True)
         _check_number("dt", self.dt, 0, low_open=True)
-        _check_number("scale_firing_rates", self.scale_firing_rates, 0, low_open=True)
+        _check_number(
+            "scale_firing_rates", self.scale_firing_rates, 0, low_open=True, optional=True
+        )
         _check_number("max_rate", self.max_rate, 0, low_open=True)
         if self.max_rate >= 1 / self.dt:
             raise ConfigError(

@@ -91,7 +91,7 @@ def to_nir(
     kind: nengo.neurons.NeuronType,
     scale: float = 1.0,
     gain_factor: float = 1.0,
-    synapse: float | None = 0.005,
+    synapse: float | dict[str, float] | None = 0.005,
     neuron_metadata: dict | None = None,
     metadata: dict | None = None,
 ):
@@ -105,8 +105,9 @@ def to_nir(
         LIF (also the fitted LIF of MIF/MIF2) or spiking ReLU.
     scale, gain_factor : float
         Firing-rate scale and an extra input gain, as in `networks.conversion.convert`.
-    synapse : float or None
-        Lowpass time constant (s) after every neuron layer and on the output.
+    synapse : float, dict or None
+        Lowpass time constant (s) after every neuron layer and on the output, or a
+        dict of them by receiving layer (`networks.engine.synapse_for`).
     neuron_metadata, metadata : dict or None
         Added to every neuron node's metadata, and to the graph's.
 
@@ -115,7 +116,7 @@ def to_nir(
     graph : nir.NIRGraph
     """
     import nir
-    from nengo_mif.networks.engine import RESHAPE, _activation, chain
+    from nengo_mif.networks.engine import RESHAPE, _activation, chain, synapse_for
 
     from nengo_mif.registry import threshold
 
@@ -123,6 +124,12 @@ def to_nir(
     offset = threshold(kind) / gain  # z = 0 sits at the firing threshold
     amplitude = getattr(kind, "amplitude", 1.0) / scale
     nodes = {"input": nir.Input({"input": _chw(model.input_shape[1:])})}
+    receivers, after = {}, "probe"  # neuron layer -> the layer its synapse feeds
+    for layer in reversed(chain(model)):
+        if not isinstance(layer, RESHAPE) and not isinstance(layer, layers.Activation):
+            after = layer.name
+        if _activation(layer) == "relu":
+            receivers[layer.name] = after
     edges = []
     last, weight_in, flat_from = "input", 1.0, None
 
@@ -135,9 +142,10 @@ def to_nir(
     def neurons(name, shape):
         nonlocal weight_in
         add(f"{name}.neurons", _neuron_node(kind, shape, gain, neuron_metadata or {}))
-        if synapse is not None:
+        tau = synapse_for(synapse, receivers[name])
+        if tau is not None:
             n = np.ones(_chw(shape))
-            add(f"{name}.synapse", nir.LI(tau=synapse * n, r=n, v_leak=0 * n))
+            add(f"{name}.synapse", nir.LI(tau=tau * n, r=n, v_leak=0 * n))
         weight_in = amplitude
 
     for layer in chain(model):
@@ -187,9 +195,10 @@ def to_nir(
             neurons(layer.name, layer.output_shape[1:])
         else:
             weight_in = 1.0
-    if synapse is not None:
+    tau = synapse_for(synapse, "probe")
+    if tau is not None:
         n = np.ones(_chw(model.output_shape[1:]))
-        add("output.synapse", nir.LI(tau=synapse * n, r=n, v_leak=0 * n))
+        add("output.synapse", nir.LI(tau=tau * n, r=n, v_leak=0 * n))
     add("output", nir.Output({"output": _chw(model.output_shape[1:])}))
     return nir.NIRGraph(nodes, edges, metadata=metadata or {})
 
@@ -215,14 +224,15 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
     from nengo_mif.deploy.config import DeployConfig
     from nengo_mif.deploy.run import loihi_neurons_for
     from nengo_mif.networks import checkpoint
+    from nengo_mif.networks.config import for_run
     from nengo_mif.networks.run import Run
 
     from nengo_mif.registry import neuron_type, record
 
-    config = config or DeployConfig()
     out = Path(out)
     checkpoint.check_writable(out.parent)
     run = Run.open(run_dir)
+    config = for_run(config or DeployConfig(), run.state.get("settings", {}))
     model = run.keras_model()
     neurons = loihi_neurons_for(run, model, config)
     kind, mapping = neurons.kind, neurons.mapping

@@ -29,6 +29,7 @@ from nengo_mif.deploy.placement import (
     plan_blocks,
 )
 from nengo_mif.networks import checkpoint
+from nengo_mif.networks.config import for_run
 from nengo_mif.networks.conversion import convert, flat, predict_batches
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
@@ -175,6 +176,7 @@ def deploy(
         Accuracies on the target and NengoDL, agreement, mapping, placement, resources, timings.
     """
     run = Run.open(run_dir)
+    config = for_run(config, run.state.get("settings", {}))
     data = data or run.data
     conv, mapping, placement = build_deployable(run, config, data)
     n = min(config.n_test, len(data.x_test))

@@ -319,6 +319,11 @@ class SpikingCell(tf.keras.layers.Layer):
     reads the flag afterwards). With a ``synapse``, the input first passes nengo's
     ``Lowpass(synapse)`` and reaches the neurons one step later, as through a nengo
     connection, plus an unfiltered ``bias``: then the filter's value is state too.
+
+    Called with ``training=True``, the forward pass is the same spikes, and the
+    backward pass is spike-aware training's straight-through estimate: the derivative
+    of the type's (smoothed) rate curve at the present input, ``amplitude r'(J)``;
+    gradients reach earlier steps through the synapse, not the neurons' state.
     """
 
     def __init__(
@@ -331,6 +336,8 @@ class SpikingCell(tf.keras.layers.Layer):
         seed: int | None = 0,
         synapse: float | None = None,
         bias=None,
+        smoothing: float | None = None,
+        train_synapse: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -340,11 +347,11 @@ class SpikingCell(tf.keras.layers.Layer):
         self.dt = float(dt)
         self.scale = float(scale)
         self.seed = seed
-        self.maths = neuron_maths(self.neuron, None, self.dtype, self.dt)
+        self.maths = neuron_maths(self.neuron, smoothing, self.dtype, self.dt)
         if not self.maths.spiking:
             raise TypeError(f"{type(self.neuron).__name__} does not spike; use RateActivation")
-        amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
-        self.alpha = amplitude / self.dt
+        self.amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
+        self.alpha = self.amplitude / self.dt
         names = self.maths.state_names
         values = (
             self.maths.initial_state(self.n_neurons, seed)
@@ -353,15 +360,23 @@ class SpikingCell(tf.keras.layers.Layer):
         )
         self.initial = [np.asarray(v, self.dtype).reshape(self.units_shape) for v in values]
         self.synapse = synapse
+        self.synapse_filter = None
         if synapse is not None:
-            self.filter_ab = lowpass_coefficients(synapse, self.dt)
-            self.bias = np.zeros(self.units_shape[-1:], self.dtype) if bias is None else bias
+            if bias is None:
+                bias = np.zeros(self.units_shape[-1:], self.dtype)
+            self.synapse_filter = SynapseFilter(synapse, self.dt, bias, train_synapse, self.dtype)
             self.initial.append(np.zeros(self.units_shape, self.dtype))  # the filter's value
         self.state_size = [tf.TensorShape(self.units_shape)] * len(self.initial) + [
             tf.TensorShape([1])
         ]
         self.output_size = tf.TensorShape(self.units_shape)
         self._step = fused(self._fused_step)
+        self._train_step = fused(self._fused_train_step)
+
+    def build(self, input_shape):
+        if self.synapse_filter is not None:
+            self.synapse_filter.build_weights(self)
+        super().build(input_shape)
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         batch = tf.shape(inputs)[0] if inputs is not None else batch_size
@@ -370,29 +385,105 @@ class SpikingCell(tf.keras.layers.Layer):
         ]
         return state + [tf.ones((batch, 1), self.dtype)]
 
-    def call(self, z, states):
+    def call(self, x, states, training=None):
         *state, finite = states
-        spikes, ok, *state = self._step(z, *state)
-        return spikes, [*state, finite * ok]
-
-    def _fused_step(self, x, *state):
-        if self.synapse is None:
+        if not training:
+            filt = () if self.synapse_filter is None else self.synapse_filter.arguments()
+            spikes, ok, *state = self._step(x, *filt, *state)
+            return spikes, [*state, finite * ok]
+        if self.synapse_filter is None:
             z = x
         else:
             *state, y = state
-            z = y + self.bias  # the value the synapse held before this step
-            a, b = self.filter_ab
-            state.append(a * y + b * x)
+            z, y = self.synapse_filter.step(x, y)
+        spikes, slope, ok, *state = self._train_step(tf.stop_gradient(z), *state)
+        # forward: the spikes; backward: the rate curve's slope (straight-through)
+        out = spikes + slope * (z - tf.stop_gradient(z))
+        if self.synapse_filter is not None:
+            state.append(y)
+        return out, [*state, finite * ok]
+
+    def _current(self, z):
         J = self.maths.j_th + self.scale * z
         is_finite = tf.math.is_finite(J)
         ok = tf.reduce_all(tf.reshape(is_finite, (tf.shape(J)[0], -1)), axis=1, keepdims=True)
         J = tf.where(is_finite, J, tf.zeros_like(J))  # keeps the loop finite; `ok` reports it
-        if self.synapse is None:
+        return J, tf.cast(ok, self.dtype)
+
+    def _fused_step(self, x, *state):
+        if self.synapse_filter is None:
+            z = x
+        else:
+            a, b, bias, *state, y = state
+            z = y + bias  # the value the synapse held before this step
+            state.append(a * y + b * x)
+        J, ok = self._current(z)
+        if self.synapse_filter is None:
             n_spikes, *state = self.maths.step(self.dt, J, *state)
         else:
             n_spikes, *neurons = self.maths.step(self.dt, J, *state[:-1])
             state = [*neurons, state[-1]]
-        return (n_spikes * self.alpha, tf.cast(ok, self.dtype), *state)
+        return (n_spikes * self.alpha, ok, *state)
+
+    def _fused_train_step(self, z, *state):
+        J, ok = self._current(z)
+        n_spikes, *state = self.maths.step(self.dt, J, *state)
+        with tf.GradientTape() as tape:
+            tape.watch(J)
+            r = self.maths.rate(J)
+        slope = tape.gradient(r, J) * (self.amplitude * self.scale)
+        # the curve is flat or steep beyond its range (rheobase, latch-up): no NaN/inf
+        slope = tf.where(tf.math.is_finite(slope), slope, tf.zeros_like(slope))
+        return (n_spikes * self.alpha, slope, ok, *state)
+
+
+class SynapseFilter:
+    """nengo's ``Lowpass(tau)`` on a connection plus the layer's unfiltered bias.
+
+    Inference uses nengo's own coefficients (`lowpass_coefficients`, bit-equal to
+    NengoDL); with ``trainable`` the time constant is a weight and the coefficients
+    follow it, ``a = exp(-dt / tau)``, ``b = 1 - a``.
+    """
+
+    def __init__(self, tau, dt, bias, trainable, dtype):
+        self.tau, self.dt, self.trainable = float(tau), float(dt), trainable
+        self.bias_init = None if bias is None else np.asarray(bias, dtype)
+        self.a, self.b = lowpass_coefficients(self.tau, self.dt)
+        self.dtype = dtype
+        self.bias = self.tau_weight = None
+
+    def build_weights(self, layer: tf.keras.layers.Layer) -> None:
+        if self.bias_init is not None:
+            self.bias = layer.add_weight(
+                "bias",
+                shape=self.bias_init.shape,
+                initializer=tf.keras.initializers.Constant(self.bias_init),
+            )
+        if self.trainable:
+            floor = 0.03 * self.dt  # nengo treats shorter time constants as no filter
+            self.tau_weight = layer.add_weight(
+                "tau",
+                shape=(),
+                initializer=tf.keras.initializers.Constant(self.tau),
+                constraint=lambda t: tf.maximum(t, floor),
+            )
+
+    def coefficients(self):
+        if self.tau_weight is None:
+            return tf.constant(self.a, self.dtype), tf.constant(self.b, self.dtype)
+        decay = tf.math.expm1(-self.dt / self.tau_weight)
+        return decay + 1.0, -decay
+
+    def arguments(self) -> tuple:
+        return (*self.coefficients(), self.bias)
+
+    def step(self, x, y):
+        """``(z, y')``: the value reaching the neurons now and the filter's next value."""
+        a, b = self.coefficients()
+        return y + self.bias, a * y + b * x  # a neuron layer's filter always has a bias
+
+    def current_tau(self) -> float:
+        return self.tau if self.tau_weight is None else float(self.tau_weight.numpy())
 
 
 class SpikingActivation(tf.keras.layers.Layer):
@@ -424,7 +515,11 @@ class SpikingActivation(tf.keras.layers.Layer):
         filtered and arrives one step later, plus ``bias`` unfiltered (what
         `Lowpass` with ``delay=True`` and a bias add would do, in the same loop).
     bias : array or None
-        Per-channel bias added after the synapse.
+        Per-channel bias added after the synapse (a weight, trained with the layer).
+    smoothing : float or None
+        Smoothing of the rate curve whose slope is the spike-aware gradient.
+    train_synapse : bool
+        Make the synapse time constant a trainable weight.
     """
 
     def __init__(
@@ -438,6 +533,8 @@ class SpikingActivation(tf.keras.layers.Layer):
         return_finite: bool = False,
         synapse: float | None = None,
         bias=None,
+        smoothing: float | None = None,
+        train_synapse: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -445,6 +542,7 @@ class SpikingActivation(tf.keras.layers.Layer):
         self.dt, self.scale, self.stateful = float(dt), float(scale), stateful
         self.initial_state, self.seed, self.return_finite = initial_state, seed, return_finite
         self.synapse, self.bias = synapse, bias
+        self.smoothing, self.train_synapse = smoothing, train_synapse
 
     def build(self, input_shape):
         self.cell = SpikingCell(
@@ -456,6 +554,8 @@ class SpikingActivation(tf.keras.layers.Layer):
             seed=self.seed,
             synapse=self.synapse,
             bias=self.bias,
+            smoothing=self.smoothing,
+            train_synapse=self.train_synapse,
             dtype=self.dtype,
             name="cell",
         )
@@ -466,10 +566,26 @@ class SpikingActivation(tf.keras.layers.Layer):
         )
         super().build(input_shape)
 
-    def call(self, z):
-        spikes, *state = self.rnn(z)
+    def call(self, z, training=None):
+        spikes, *state = self.rnn(z, training=training)
         finite = state[-1][:, 0] > 0.5
         return (spikes, finite) if self.return_finite else spikes
+
+    @property
+    def trains_synapse(self) -> bool:
+        return self.synapse is not None and self.train_synapse
+
+    @property
+    def synapse_weights(self) -> tuple:
+        """The trained ``(bias, tau)`` of the synapse feeding the neurons (tau None if fixed).
+
+        Returns
+        -------
+        bias, tau : np.ndarray, float or None
+        """
+        f = self.cell.synapse_filter
+        tau = f.current_tau() if f.trainable else None
+        return f.bias.numpy(), tau
 
     def get_config(self):
         return dict(
@@ -482,6 +598,8 @@ class SpikingActivation(tf.keras.layers.Layer):
             return_finite=self.return_finite,
             synapse=self.synapse,
             bias=None if self.bias is None else np.asarray(self.bias).tolist(),
+            smoothing=self.smoothing,
+            train_synapse=self.train_synapse,
         )
 
 
@@ -518,17 +636,30 @@ class Lowpass(tf.keras.layers.Layer):
 
     ``delay=True`` also shifts the output one step later, as a synapse on a nengo
     connection does (its filtered value reaches the post-synaptic neurons in the
-    next step).
+    next step). A ``bias`` (per channel, a weight) is added after the filter, as a
+    nengo layer's bias arrives unfiltered; ``train_tau`` makes ``tau`` a weight.
     """
 
-    def __init__(self, tau: float, dt: float = 0.001, delay: bool = False, **kwargs):
+    def __init__(
+        self,
+        tau: float,
+        dt: float = 0.001,
+        delay: bool = False,
+        bias=None,
+        train_tau: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.tau, self.dt, self.delay = float(tau), float(dt), delay
-        self.a, self.b = lowpass_coefficients(self.tau, self.dt)
+        self.bias_init, self.train_tau = bias, train_tau
+
+    def build(self, input_shape):
+        self.filter = SynapseFilter(self.tau, self.dt, self.bias_init, self.train_tau, self.dtype)
+        self.filter.build_weights(self)
+        super().build(input_shape)
 
     def call(self, x):
-        a = tf.constant(self.a, self.dtype)
-        b = tf.constant(self.b, self.dtype)
+        a, b = self.filter.coefficients()
         # a loop over time, not unrolled: XLA compiles it in constant time
         ys = tf.scan(
             lambda y, x_t: a * y + b * x_t,
@@ -538,7 +669,71 @@ class Lowpass(tf.keras.layers.Layer):
         y = tf.experimental.numpy.moveaxis(ys, 0, 1)
         if self.delay:
             y = tf.concat([tf.zeros_like(y[:, :1]), y[:, :-1]], axis=1)
-        return y
+        return y if self.filter.bias is None else y + self.filter.bias
+
+    @property
+    def trains_synapse(self) -> bool:
+        return self.train_tau
+
+    @property
+    def synapse_weights(self) -> tuple:
+        """The trained ``(bias, tau)`` (bias None without one, tau None if fixed).
+
+        Returns
+        -------
+        bias, tau : np.ndarray or None, float or None
+        """
+        bias = None if self.filter.bias is None else self.filter.bias.numpy()
+        return bias, (self.filter.current_tau() if self.train_tau else None)
 
     def get_config(self):
-        return dict(super().get_config(), tau=self.tau, dt=self.dt, delay=self.delay)
+        return dict(
+            super().get_config(),
+            tau=self.tau,
+            dt=self.dt,
+            delay=self.delay,
+            bias=None if self.bias_init is None else np.asarray(self.bias_init).tolist(),
+            train_tau=self.train_tau,
+        )
+
+
+class InputEncoding(tf.keras.layers.Layer):
+    """Images shown over time ``(batch, time, ...)``, pixel values in [0, 1], as input spikes.
+
+    * ``analog``: the pixel value at every step (a constant current; the default);
+    * ``poisson``: a Poisson count with mean the pixel value at every step;
+    * ``bernoulli``: one spike with probability the pixel value at every step;
+    * ``latency``: one spike per pixel, at step ``round((1 - x) (T - 1))`` of the
+      ``T`` steps (brighter is earlier; black pixels never fire).
+
+    Random encodings draw from a ``tf.random.Generator`` seeded with ``seed``, so a
+    run repeated from a new layer gives the same spikes.
+    """
+
+    def __init__(self, kind: str = "analog", seed: int | None = 0, **kwargs):
+        super().__init__(**kwargs)
+        from nengo_mif.networks.config import ENCODINGS
+
+        if kind not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}; got {kind!r}")
+        self.kind, self.seed = kind, seed
+        self.generator = (
+            tf.random.Generator.from_seed(seed or 0) if kind in ("poisson", "bernoulli") else None
+        )
+
+    def call(self, x):
+        if self.kind == "analog":
+            return x
+        if self.kind == "poisson":
+            seed = self.generator.make_seeds(1)[:, 0]
+            return tf.random.stateless_poisson(tf.shape(x), seed, x, dtype=self.dtype)
+        if self.kind == "bernoulli":
+            return tf.cast(self.generator.uniform(tf.shape(x), dtype=self.dtype) < x, self.dtype)
+        n_steps = tf.shape(x)[1]
+        step = tf.cast(tf.range(n_steps), self.dtype)
+        step = tf.reshape(step, tf.concat([[1, n_steps], tf.ones(tf.rank(x) - 2, tf.int32)], 0))
+        fire_at = tf.round((1.0 - x) * tf.cast(n_steps - 1, self.dtype))
+        return tf.cast((step == fire_at) & (x > 0), self.dtype)
+
+    def get_config(self):
+        return dict(super().get_config(), kind=self.kind, seed=self.seed)

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from nengo_mif.networks import checkpoint  # noqa: E402
-from nengo_mif.networks.config import EvalConfig, TrainConfig  # noqa: E402
+from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label  # noqa: E402
 from nengo_mif.networks.evaluate import evaluate  # noqa: E402
 from nengo_mif.networks.run import Run  # noqa: E402
 from nengo_mif.networks.train import train  # noqa: E402
@@ -114,7 +114,8 @@ def format_table(result: dict) -> str:
     table : str
     """
     e = result["eval"]
-    synapse = "none" if e["synapse"] is None else f"Lowpass({e['synapse']:g} s)"
+    labels = {synapse_label(row["spiking"]["synapse"]) for row in result["rows"]}
+    synapse = labels.pop() if len(labels) == 1 else "per run (stored settings)"
     lines = [
         f"{result['dataset']}: tested on {result['rows'][0]['spiking']['n_test']} images "
         f"({result['test_source']}); spiking: {e['n_steps']} steps of "

@@ -9,11 +9,14 @@ Imports neither TensorFlow nor NengoDL.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nengo_mif.networks.data import DATASETS
 
 from nengo_mif.registry import REGISTRY, record
+
+#: input encodings (`nengo_mif.layers.InputEncoding`; kept here so the CLI needs no TensorFlow)
+ENCODINGS = ("analog", "poisson", "bernoulli", "latency")
 
 ENGINES = ("keras", "nengo-dl")
 #: the built-in models (`networks.models.MODELS`; more can be registered there)
@@ -72,6 +75,42 @@ class TrainConfig:
             "(Loihi's LIF / spiking ReLU; MIF and MIF2 as their fitted Loihi LIF)"
         ),
     )
+    spike_aware_epochs: int = field(
+        default=0,
+        metadata=_help(
+            "epochs of spike-aware training, after the rate epochs (or from scratch with "
+            "--epochs 0): the spiking network over --n-steps steps forward, the rate "
+            "curve's slope backward"
+        ),
+    )
+    n_steps: int = field(default=30, metadata=_help("time steps per image"))
+    synapse: float | None = field(
+        default=0.005,
+        metadata=_help(
+            "Lowpass time constant in seconds on every connection of the spiking "
+            "network (0: no filtering)"
+        ),
+    )
+    train_synapses: bool = field(
+        default=False,
+        metadata=_help("spike-aware training also trains each layer's synapse time constant"),
+    )
+    scale_firing_rates: float = field(default=1.0, metadata=_help("firing-rate scale"))
+    readout_steps: int = field(
+        default=1,
+        metadata=_help("read the output averaged over the last K steps (1: the last step)"),
+    )
+    spike_reg: float = field(
+        default=0.0,
+        metadata=_help(
+            "spike-aware training: weight of the spike-count (energy) penalty, per Hz of "
+            "mean firing rate (0: off)"
+        ),
+    )
+    encoding: str = field(
+        default="analog",
+        metadata=_help("how the image enters the spiking network", choices=ENCODINGS),
+    )
     batch_size: int = field(default=50, metadata=_help("minibatch size"))
     learning_rate: float = field(default=1e-3, metadata=_help("Adam learning rate"))
     smoothing: float | None = field(
@@ -97,9 +136,26 @@ class TrainConfig:
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("engine", self.engine, ENGINES)
         record(self.neuron)  # a clear error naming the registered types
-        _check_number("epochs", self.epochs, 1, integer=True)
+        _check_number("epochs", self.epochs, 0, integer=True)
         _check_number("keras_epochs", self.keras_epochs, 0, integer=True)
         _check_number("loihi_epochs", self.loihi_epochs, 0, integer=True)
+        _check_number("spike_aware_epochs", self.spike_aware_epochs, 0, integer=True)
+        if self.epochs + self.spike_aware_epochs == 0:
+            raise ConfigError(
+                "epochs and spike_aware_epochs are both 0; ask for at least one epoch of either"
+            )
+        if self.spike_aware_epochs and self.engine != "keras":
+            raise ConfigError("spike-aware training runs on the keras engine; use --engine keras")
+        _check_number("n_steps", self.n_steps, 1, integer=True)
+        if self.synapse == 0:
+            self.synapse = None
+        _check_number("synapse", self.synapse, 0, low_open=True, optional=True)
+        if self.train_synapses and self.synapse is None:
+            raise ConfigError("train_synapses needs a synapse to train; set --synapse > 0")
+        _check_number("scale_firing_rates", self.scale_firing_rates, 0, low_open=True)
+        _check_readout(self.readout_steps, self.n_steps)
+        _check_number("spike_reg", self.spike_reg, 0)
+        _check_choice("encoding", self.encoding, ENCODINGS)
         _check_number("batch_size", self.batch_size, 1, integer=True)
         _check_number("learning_rate", self.learning_rate, 0, low_open=True)
         if self.smoothing == 0:
@@ -116,6 +172,33 @@ class TrainConfig:
         _check_number("validation", self.validation, 0, integer=True)
         _check_number("seed", self.seed, 0, integer=True)
 
+    def phases(self) -> list[str]:
+        """The training phase of every epoch, in order: rate, spike-aware, Loihi.
+
+        Returns
+        -------
+        phases : list of str
+        """
+        return (
+            ["rate"] * self.epochs
+            + ["spike-aware"] * self.spike_aware_epochs
+            + ["loihi"] * self.loihi_epochs
+        )
+
+
+def _check_readout(readout_steps, n_steps) -> None:
+    _check_number("readout_steps", readout_steps, 1, integer=True)
+    if n_steps is not None and readout_steps > n_steps:
+        raise ConfigError(
+            f"readout_steps ({readout_steps}) must be at most n_steps ({n_steps}); "
+            "lower --readout-steps"
+        )
+
+
+#: the evaluation settings a run can store (chosen on validation or by spike-aware
+#: training) and their defaults where it stores none
+RUN_SETTINGS = dict(synapse=0.005, scale_firing_rates=1.0, readout_steps=1, encoding="analog")
+
 
 @dataclass
 class EvalConfig:
@@ -123,10 +206,30 @@ class EvalConfig:
 
     n_steps: int = field(default=30, metadata=_help("time steps per image"))
     synapse: float | None = field(
-        default=0.005,
-        metadata=_help("Lowpass time constant in seconds on every connection (0: no filtering)"),
+        default=None,
+        metadata=_help(
+            "Lowpass time constant in seconds on every connection (0: no filtering; "
+            "default: the run's stored setting, else 0.005)"
+        ),
     )
-    scale_firing_rates: float = field(default=1.0, metadata=_help("firing-rate scale"))
+    scale_firing_rates: float | None = field(
+        default=None,
+        metadata=_help("firing-rate scale (default: the run's stored setting, else 1)"),
+    )
+    readout_steps: int | None = field(
+        default=None,
+        metadata=_help(
+            "accuracy from the output averaged over the last K steps (default: the run's "
+            "stored setting, else 1)"
+        ),
+    )
+    encoding: str | None = field(
+        default=None,
+        metadata=_help(
+            "input encoding (default: the run's stored setting, else analog)",
+            choices=ENCODINGS,
+        ),
+    )
     n_test: int | None = field(
         default=1000,
         metadata=_help("number of test images (default: 1000; the whole set if larger)"),
@@ -150,10 +253,15 @@ class EvalConfig:
 
     def __post_init__(self):
         _check_number("n_steps", self.n_steps, 1, integer=True)
-        if self.synapse == 0:
-            self.synapse = None
-        _check_number("synapse", self.synapse, 0, low_open=True, optional=True)
-        _check_number("scale_firing_rates", self.scale_firing_rates, 0, low_open=True)
+        if not isinstance(self.synapse, dict):
+            _check_number("synapse", self.synapse, 0, optional=True)
+        _check_number(
+            "scale_firing_rates", self.scale_firing_rates, 0, low_open=True, optional=True
+        )
+        if self.readout_steps is not None:
+            _check_readout(self.readout_steps, self.n_steps)
+        if self.encoding is not None:
+            _check_choice("encoding", self.encoding, ENCODINGS)
         _check_number("n_test", self.n_test, 1, integer=True, optional=True)
         _check_number("batch_size", self.batch_size, 1, integer=True)
         _check_number("dt", self.dt, 0, low_open=True)
@@ -164,6 +272,52 @@ class EvalConfig:
         _check_number("seed", self.seed, 0, integer=True)
         if self.neuron is not None:
             record(self.neuron)
+        if self.engine == "nengo-dl" and self.encoding not in (None, "analog"):
+            raise ConfigError(
+                f"encoding {self.encoding!r} runs on the keras engine only; use --engine keras"
+            )
+
+
+def for_run(config, settings: dict):
+    """``config`` (an `EvalConfig` or a `DeployConfig`) with every unset setting taken
+    from a run's stored ``settings``, else `RUN_SETTINGS`' default.
+
+    After this, ``synapse`` is a time constant, a dict of them by layer, or ``None``
+    for no filtering (``0`` asked for none).
+
+    Returns
+    -------
+    config : EvalConfig or DeployConfig
+        A copy.
+    """
+    resolved = {
+        name: settings.get(name, default)
+        if getattr(config, name) is None
+        else getattr(config, name)
+        for name, default in RUN_SETTINGS.items()
+        if hasattr(config, name)
+    }
+    if resolved.get("synapse") == 0:
+        resolved["synapse"] = None
+    return replace(config, **resolved)
+
+
+def synapse_label(synapse) -> str:
+    """A synapse setting in words: none, one Lowpass, or per-layer time constants.
+
+    Returns
+    -------
+    label : str
+    """
+    if synapse is None:
+        return "none"
+    if isinstance(synapse, dict):
+        return (
+            "Lowpass per layer ("
+            + ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in synapse.items())
+            + ")"
+        )
+    return f"Lowpass({synapse:g} s)"
 
 
 def neuron_names() -> tuple[str, ...]:

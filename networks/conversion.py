@@ -17,6 +17,7 @@ import nengo_dl
 import numpy as np
 from nengo_dl import compat
 from nengo_mif.networks.config import ConfigError
+from nengo_mif.networks.engine import synapse_for
 
 from nengo_mif._quiet import progress_bar
 from nengo_mif.layers import tf
@@ -120,7 +121,7 @@ class Converted:
 def convert(
     model: tf.keras.Model,
     neuron: str | nengo.neurons.NeuronType,
-    synapse: float | None = None,
+    synapse: float | dict[str, float] | None = None,
     scale_firing_rates: float | None = None,
     smoothing: float | None = None,
     probe_layers: str | None = None,
@@ -136,6 +137,8 @@ def convert(
     multiplies every neuron's input gain (used when mapping to another neuron type).
     With a ``seed``, neuron layer ``i`` starts from `registry.initial_state` drawn
     with ``seed + i``, as in the Keras engine, so both engines give the same spikes.
+    ``synapse``: one Lowpass time constant on every connection out of neurons and on
+    the output, or a dict of them by receiving layer (`engine.synapse_for`).
 
     Returns
     -------
@@ -147,13 +150,14 @@ def convert(
     # the model the network is made from (same layer names); converter.layers keys it
     offset = j_th / (scale * gain_factor)  # reaches J through the gain
     model = _with_threshold_bias(model, offset)
+    per_layer = isinstance(synapse, dict)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Firing rate scaling")
         converter = nengo_dl.Converter(
             model,
             swap_activations={layer.activation: kind for layer in neuron_layers(model)},
             scale_firing_rates=scale_firing_rates,
-            synapse=None if synapse is None else nengo.Lowpass(synapse),
+            synapse=None if synapse is None or per_layer else nengo.Lowpass(synapse),
         )
     with converter.net:
         # no trainable=None here: that would replace the Converter's own config and
@@ -175,9 +179,16 @@ def convert(
                 ens = converter.layers[layer.output].ensemble
                 state = initial_state(ens.neuron_type, ens.n_neurons, seed + i)
                 ens.neuron_type = with_initial_state(ens.neuron_type, state)
+        if per_layer:
+            # as the Converter's one synapse: on every connection out of neurons
+            for conn in converter.net.all_connections:
+                if isinstance(conn.pre, nengo.ensemble.Neurons):
+                    name = _label(conn.post_obj).split(".")[0]
+                    conn.synapse = nengo.Lowpass(synapse_for(synapse, name))
         output = converter.outputs[model.layers[-1].output]
-        if synapse is not None:
-            output.synapse = nengo.Lowpass(synapse)
+        tau = synapse_for(synapse, "probe")
+        if tau is not None:
+            output.synapse = nengo.Lowpass(tau)
         probes = {}
         for layer in neuron_layers(model) if probe_layers else []:
             neurons = converter.layers[layer.output]

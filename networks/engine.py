@@ -21,6 +21,7 @@ import numpy as np
 
 from nengo_mif._quiet import progress_bar
 from nengo_mif.layers import (
+    InputEncoding,
     Lowpass,
     RateActivation,
     SpikingActivation,
@@ -193,6 +194,29 @@ def rate_outputs(
     return out, dict(zip(neurons, acts))
 
 
+Synapses = float | None | dict[str, float]
+
+
+def synapse_for(synapse: Synapses, name: str) -> float | None:
+    """The synapse time constant on the connection into layer ``name`` (``"probe"``: output).
+
+    ``synapse`` is one time constant for every connection, ``None`` (no filtering),
+    or a dict by layer name (what spike-aware training with trained synapses stores).
+
+    Returns
+    -------
+    tau : float or None
+    """
+    if not isinstance(synapse, dict):
+        return synapse
+    if name not in synapse:
+        raise EngineError(
+            f"layer {name!r}: no synapse time constant among {sorted(synapse)}; "
+            "the per-layer synapses belong to another model"
+        )
+    return synapse[name]
+
+
 @dataclass
 class SpikingNet:
     """A spiking Keras model and what its outputs mean.
@@ -206,6 +230,9 @@ class SpikingNet:
     model: tf.keras.Model
     neuron_layers: list[str]
     neuron: nengo.neurons.NeuronType
+    #: per weighted layer of the original model: its kernel's layer here, and the
+    #: layer holding its bias when the bias arrives after a synapse
+    weight_layers: dict[str, tuple[str, str | None]]
 
     def predict(
         self, x: np.ndarray, n_steps: int, batch_size: int, progress: bool = False
@@ -230,6 +257,39 @@ class SpikingNet:
             outputs.append(out.numpy())
         return np.concatenate(outputs), {k: np.concatenate(v) for k, v in counts.items()}
 
+    def keras_weights(self) -> dict[str, list[np.ndarray]]:
+        """The weights in the Keras format (by the original layer's name), as trained here.
+
+        A layer's kernel lives in its ``*_linear`` copy; a bias that arrives after a
+        synapse lives in the synapse (the neurons' or ``*_synapse``).
+
+        Returns
+        -------
+        weights : dict
+            Layer name -> ``[kernel, bias]`` (or ``[kernel]``).
+        """
+        weights = {}
+        for name, (linear, holder) in self.weight_layers.items():
+            arrays = self.model.get_layer(linear).get_weights()
+            if holder is not None:
+                arrays.append(self.model.get_layer(holder).synapse_weights[0])
+            weights[name] = arrays
+        return weights
+
+    def synapses(self) -> dict[str, float]:
+        """The trained synapse time constants, by the layer they feed (``"probe"``: output).
+
+        Returns
+        -------
+        taus : dict of float
+            Empty if the time constants were not trained.
+        """
+        taus = {}
+        for layer in self.model.layers:
+            if isinstance(layer, (SpikingActivation, Lowpass)) and layer.trains_synapse:
+                taus[layer.name.rsplit("_", 1)[0]] = layer.synapse_weights[1]
+        return taus
+
     def __post_init__(self):
         self._predict = tf.function(lambda x: self.model(x, training=False))
 
@@ -239,12 +299,20 @@ def spiking_model(
     neuron: nengo.neurons.NeuronType,
     n_steps: int,
     dt: float = 0.001,
-    synapse: float | None = 0.005,
+    synapse: Synapses = 0.005,
     scale: float = 1.0,
     seed: int | None = 0,
     initial_states: dict[str, dict] | None = None,
+    encoding: str = "analog",
+    smoothing: float | None = None,
+    train_synapses: bool = False,
 ) -> SpikingNet:
     """``model`` as a spiking network over ``n_steps`` time steps (what NengoDL simulates).
+
+    Called with ``training=True`` it is spike-aware: the same spikes forward, the rate
+    curve's slope backward (`nengo_mif.layers.SpikingCell`), gradients through time
+    through the synapses; every kernel, bias (and with ``train_synapses`` every synapse
+    time constant) is a trainable weight, read back with `SpikingNet.keras_weights`.
 
     Parameters
     ----------
@@ -254,16 +322,23 @@ def spiking_model(
         The spiking type every ReLU becomes.
     n_steps, dt : int, float
         Number and length (s) of the time steps.
-    synapse : float or None
+    synapse : float, None or dict
         Lowpass time constant (s) on every connection out of a neuron layer and on
-        the output; ``None``: no filtering (and no synaptic delay).
+        the output; ``None``: no filtering (and no synaptic delay); a dict: per
+        receiving layer name and ``"probe"`` (`synapse_for`).
     scale : float
         Firing-rate scale.
     seed : int or None
         Seed of the neurons' initial states (nengo's distributions); the layers get
-        distinct draws.
+        distinct draws. Also seeds a random input encoding.
     initial_states : dict or None
         Per layer name, the initial state arrays by state name (overrides ``seed``).
+    encoding : str
+        How the image enters (`nengo_mif.layers.InputEncoding`).
+    smoothing : float or None
+        Smoothing of the rate curves whose slopes spike-aware training uses.
+    train_synapses : bool
+        Make every synapse time constant a trainable weight.
 
     Returns
     -------
@@ -271,7 +346,10 @@ def spiking_model(
     """
     inp = tf.keras.Input((n_steps, *model.input_shape[1:]), name="input")
     x, spiking = inp, False
+    if encoding != "analog":
+        x = InputEncoding(encoding, seed=seed, name="input_encoding")(x)
     names, counts, finites = [], [], []
+    weight_layers = {}
 
     def fold(t):  # (batch, time, ...) -> (batch * time, ...)
         return tf.reshape(t, (-1, *t.shape[2:]))
@@ -290,6 +368,8 @@ def spiking_model(
             return_finite=True,
             synapse=synapse,
             bias=bias,
+            smoothing=smoothing,
+            train_synapse=train_synapses,
             name=_neuron_name(name),
         )(z)
         amplitude = getattr(neuron, "amplitude", 1.0) / scale
@@ -311,21 +391,33 @@ def spiking_model(
         if isinstance(layer, RESHAPE):
             x = unfold(_clone(layer)(fold(x)))
             continue
-        filtered = spiking and synapse is not None
+        tau = synapse_for(synapse, layer.name) if spiking else None
+        filtered = tau is not None
         linear, bias = _linear_part(layer, use_bias=not filtered)
         x = unfold(linear(fold(x)))
+        if layer.get_weights():
+            holder = None if bias is None else _neuron_name(layer.name)
+            weight_layers[layer.name] = (linear.name, holder)
         spiking = _activation(layer) == "relu"
         if filtered and spiking:
             # synapse, delay and bias run inside the neurons' time loop
-            x = neurons(x, layer.name, synapse=synapse, bias=bias)
+            x = neurons(x, layer.name, synapse=tau, bias=bias)
             continue
         if filtered:
-            x = Lowpass(synapse, dt, delay=True, name=f"{layer.name}_synapse")(x)
             if bias is not None:
-                x = x + tf.constant(bias)
+                weight_layers[layer.name] = (linear.name, f"{layer.name}_synapse")
+            x = Lowpass(
+                tau,
+                dt,
+                delay=True,
+                bias=bias,
+                train_tau=train_synapses,
+                name=f"{layer.name}_synapse",
+            )(x)
         if spiking:
             x = neurons(x, layer.name)
-    if synapse is not None:
-        x = Lowpass(synapse, dt, delay=True, name="probe_synapse")(x)
+    tau = synapse_for(synapse, "probe")
+    if tau is not None:
+        x = Lowpass(tau, dt, delay=True, train_tau=train_synapses, name="probe_synapse")(x)
     net = tf.keras.Model(inp, [x, *counts, *finites], name=f"{model.name}_spiking")
-    return SpikingNet(net, names, neuron)
+    return SpikingNet(net, names, neuron, weight_layers)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from nengo_mif.networks.config import EvalConfig
+from nengo_mif.networks.config import EvalConfig, for_run, synapse_label
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
 
@@ -84,6 +84,7 @@ def _keras_spiking(model, kind, x, config, scale, progress):
         synapse=config.synapse,
         scale=scale,
         seed=config.seed,
+        encoding=config.encoding,
     )
     out, counts = net.predict(x, config.n_steps, config.batch_size, progress)
     return out, {name: float(c.sum()) for name, c in counts.items()}
@@ -118,6 +119,21 @@ def _nengo_dl(model, kind, x, config, scale, rate, progress):
     return np.concatenate(outputs), activity
 
 
+def readout(output: np.ndarray, k: int) -> np.ndarray:
+    """The output read at every step as the mean over the last ``k`` steps (fewer at first).
+
+    Returns
+    -------
+    output : np.ndarray
+        Same shape as ``output`` ``(n, n_steps, n_classes)``.
+    """
+    if k == 1:
+        return output
+    total = np.cumsum(output, axis=1)
+    total[:, k:] -= total[:, :-k].copy()
+    return total / np.minimum(np.arange(1, output.shape[1] + 1), k)[None, :, None]
+
+
 def _test_images(data: Dataset, config: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
     n = len(data.x_test) if config.n_test is None else min(config.n_test, len(data.x_test))
     return data.x_test[:n], data.y_test[:n]
@@ -135,6 +151,7 @@ def evaluate(
         spikes and synaptic operations, energy per inference, confusion matrix.
     """
     run = run if isinstance(run, Run) else Run.open(run)
+    config = for_run(config, run.state.get("settings", {}))
     data = data or run.data
     x, y = _test_images(data, config)
     rec = record(run.config.neuron)
@@ -147,7 +164,7 @@ def evaluate(
     spiking = kind.spiking and not rate
     n_steps = sim.output.shape[1]
 
-    pred = sim.output.argmax(axis=-1)  # (n, n_steps)
+    pred = readout(sim.output, config.readout_steps).argmax(axis=-1)  # (n, n_steps)
     correct = (pred == y[:, None]).sum(axis=0)
     confusion = np.zeros((data.n_classes, data.n_classes), dtype=np.int64)
     np.add.at(confusion, (y, pred[:, -1]), 1)
@@ -245,10 +262,15 @@ def summary_line(report: dict) -> str:
     -------
     line : str
     """
-    synapse = "none" if report["synapse"] is None else f"Lowpass({report['synapse']:g} s)"
+    synapse = synapse_label(report["synapse"])
     return (
         f"{report['neuron']} {report['mode']} ({report['engine']} engine): accuracy "
         f"{report['accuracy']:.4f} on {report['n_test']} images ({report['test_source']}), "
         f"{report['n_steps']} steps of {report['dt'] * 1e3:g} ms, synapse {synapse}, "
-        f"scale_firing_rates {report['scale_firing_rates']:g}"
+        f"scale_firing_rates {report['scale_firing_rates']:g}, encoding {report['encoding']}"
+        + (
+            f", readout mean of last {report['readout_steps']} steps"
+            if report["readout_steps"] > 1
+            else ""
+        )
     )

@@ -30,7 +30,7 @@ from nengo_mif.networks.models import (
 from nengo_mif.networks.run import Run, keras_arrays, layer_weights, set_layer_weights
 
 from nengo_mif.layers import tf
-from nengo_mif.registry import neuron_type
+from nengo_mif.registry import neuron_type, record
 
 log = logging.getLogger(__name__)
 OPT_PREFIX = "opt/"
@@ -84,6 +84,88 @@ class KerasFit:
     @property
     def trainable(self):
         return self.rate.trainable_weights
+
+
+class SpikeAwareFit:
+    """Spike-aware training (Keras engine): the spiking network over ``n_steps`` steps.
+
+    Forward, the trained type's spiking counterpart runs step by step with its
+    synapses, exactly as `evaluate` runs it; backward, each spike takes the slope of
+    the (smoothed) rate curve at the present input (straight-through, as
+    keras-spiking's ``spiking_aware_training``), and gradients flow through time
+    through the synapse filters. The loss reads the filtered output averaged over the
+    last ``readout_steps`` steps; the firing-rate regulariser pulls each neuron's mean
+    rate toward ``target_rate`` and ``spike_reg`` charges every Hz of mean rate.
+    ``synapses`` (per layer, from a resumed run) override ``config.synapse``.
+    """
+
+    def __init__(self, model, config: TrainConfig, synapses: dict | None = None):
+        from nengo_mif.networks.engine import spiking_model
+
+        rec = record(config.neuron)
+        kind = neuron_type(rec.spiking)
+        scale = config.scale_firing_rates * rec.spiking_scale
+        self.net = spiking_model(
+            model,
+            kind,
+            config.n_steps,
+            synapse=synapses or config.synapse,
+            scale=scale,
+            seed=config.seed,
+            encoding=config.encoding,
+            smoothing=config.smoothing,
+            train_synapses=config.train_synapses,
+        )
+        inner = self.net.model
+        inp = tf.keras.Input(model.input_shape[1:], name="image")
+        tiled = tf.keras.layers.Lambda(
+            lambda x: tf.repeat(x[:, None], config.n_steps, axis=1), name="show_for_n_steps"
+        )(inp)
+        spikes = {
+            name: inner.get_layer(f"{name}_neurons").output[0] for name in self.net.neuron_layers
+        }
+        probe = tf.keras.Model(inner.input, [inner.outputs[0], *spikes.values()])
+        out, *layer_spikes = probe(tiled)
+        logits = tf.reduce_mean(out[:, -config.readout_steps :], axis=1)
+        self.model = tf.keras.Model(inp, logits)
+        amplitude = getattr(kind, "amplitude", 1.0) / scale
+        for s in layer_spikes:
+            rate = tf.reduce_mean(s, axis=1)  # per neuron, in output units (amplitude x Hz)
+            if config.rate_reg > 0:
+                target = config.target_rate * amplitude
+                self.model.add_loss(config.rate_reg * tf.reduce_mean(tf.square(rate - target)))
+            if config.spike_reg > 0:
+                self.model.add_loss(config.spike_reg * tf.reduce_mean(rate) / amplitude)
+        self.model.compile(
+            tf.keras.optimizers.Adam(config.learning_rate),
+            tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        self.batch_size = config.batch_size
+
+    def fit_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        hist = self.model.fit(x, y, batch_size=self.batch_size, epochs=1, verbose=0)
+        return float(hist.history["loss"][-1]), float(hist.history["accuracy"][-1])
+
+    def weights(self) -> dict[str, list[np.ndarray]]:
+        return self.net.keras_weights()
+
+    def synapses(self) -> dict[str, float]:
+        """The trained synapse time constants by layer (empty if they are fixed).
+
+        Returns
+        -------
+        taus : dict of float
+        """
+        return self.net.synapses()
+
+    @property
+    def optimizer(self):
+        return self.model.optimizer
+
+    @property
+    def trainable(self):
+        return self.model.trainable_weights
 
 
 class NengoDLFit:
@@ -186,12 +268,29 @@ def _keras_pretrain(config: TrainConfig, data: Dataset, run_dir: Path):
     return fold_for_conversion(model) if needs_folding(model) else model
 
 
-def _differences(saved: dict, wanted: dict) -> list[str]:
-    # more epochs is what resuming is for; every other setting must match
+#: settings a resumed run may change: epoch counts and the training subset
+RESUMABLE = ("epochs", "spike_aware_epochs", "loihi_epochs", "max_train")
+#: settings only spike-aware training reads: free until its first epoch
+SPIKE_AWARE = (
+    "n_steps",
+    "synapse",
+    "train_synapses",
+    "scale_firing_rates",
+    "readout_steps",
+    "spike_reg",
+    "encoding",
+)
+
+
+def _differences(state: dict, wanted: dict) -> list[str]:
+    saved = state["config"]
+    free = RESUMABLE
+    if not any(h.get("phase") == "spike-aware" for h in state["history"]):
+        free += SPIKE_AWARE
     return [
         f"{k}: run has {saved.get(k)!r}, asked for {wanted[k]!r}"
         for k in wanted
-        if k not in ("epochs", "loihi_epochs") and saved.get(k) != wanted[k]
+        if k not in free and saved.get(k, wanted[k]) != wanted[k]
     ]
 
 
@@ -216,13 +315,16 @@ def train(
             "pass --resume to continue it or choose another --run-dir"
         )
     if state is not None:
-        rate_done = sum(h.get("phase", "rate") == "rate" for h in state["history"])
-        if config.epochs > rate_done and rate_done < state["epochs_done"]:
+        done = [h.get("phase", "rate") for h in state["history"]]
+        wanted = config.phases()
+        if wanted[: len(done)] != done:
             raise ConfigError(
-                f"{run_dir} was already fine-tuned for Loihi after {rate_done} rate epochs; "
-                f"rate epochs cannot follow (ask for --epochs {rate_done}) - or train anew"
+                f"{run_dir} holds {_phase_summary(done)}; the settings ask for "
+                f"{_phase_summary(wanted)}, which does not continue it (phases run in "
+                "the order rate, spike-aware, Loihi; ask for at least the epochs done of "
+                "each, and none of an earlier phase after a later one) - or train anew"
             )
-        diff = _differences(state["config"], asdict(config))
+        diff = _differences(state, asdict(config))
         if diff:
             raise ConfigError(
                 f"{run_dir} was trained with other settings ("
@@ -268,17 +370,16 @@ def train(
     if arrays is not None:
         set_layer_weights(model, arrays, source=str(run.params_path))
 
-    total = config.epochs + config.loihi_epochs
+    phases = config.phases()
     fit = None
     try:
-        for epoch in range(state["epochs_done"], total):
-            loihi = epoch >= config.epochs
-            if fit is None or (loihi and fit.loihi is None):
-                if fit is not None:  # from rate training to Loihi fine-tuning
+        for epoch in range(state["epochs_done"], len(phases)):
+            phase = phases[epoch]
+            if fit is None or fit.phase != phase:
+                if fit is not None:  # the next phase starts from this one's weights
                     set_layer_weights(model, keras_arrays(fit.weights()))
                     _close(fit)
-                neurons = _loihi_neurons(model, config, state, x_train) if loihi else None
-                fit = (KerasFit if config.engine == "keras" else NengoDLFit)(model, config, neurons)
+                fit = _make_fit(phase, model, config, state, x_train)
                 if arrays is not None:
                     _restore_optimizer(fit, arrays)
                     arrays = None
@@ -304,24 +405,60 @@ def train(
                     f"the loss became {loss} in epoch {epoch + 1}; lower --learning-rate "
                     f"(now {config.learning_rate:g}) or raise --smoothing"
                 )
-            phase = "loihi" if loihi else "rate"
-            record = dict(
-                epoch=epoch + 1, phase=phase, seconds=seconds, loss=loss, train_accuracy=accuracy
+            state["history"].append(
+                dict(
+                    epoch=epoch + 1,
+                    phase=phase,
+                    seconds=seconds,
+                    loss=loss,
+                    train_accuracy=accuracy,
+                )
             )
-            state["history"].append(record)
             state["epochs_done"] = epoch + 1
+            if phase == "spike-aware":
+                state["settings"] = _spike_aware_settings(config, fit)
             checkpoint.save_epoch(
                 run_dir, state, {**keras_arrays(fit.weights()), **_optimizer_arrays(fit)}
             )
             if verbose:
                 print(
-                    f"epoch {epoch + 1}/{total}: loss {loss:.4f}, train accuracy "
-                    f"{accuracy:.4f} ({'Loihi neurons' if loihi else 'rate'}), {seconds:.1f} s",
+                    f"epoch {epoch + 1}/{len(phases)}: loss {loss:.4f}, train accuracy "
+                    f"{accuracy:.4f} ({phase}), {seconds:.1f} s",
                     flush=True,
                 )
     finally:
         _close(fit)
     return state
+
+
+def _phase_summary(phases: list[str]) -> str:
+    counts = {p: phases.count(p) for p in dict.fromkeys(phases)}
+    return ", then ".join(f"{n} {p} epochs" for p, n in counts.items()) or "no epochs"
+
+
+def _make_fit(phase: str, model, config: TrainConfig, state: dict, x: np.ndarray):
+    """The fit for one training phase, starting from ``model``'s weights."""
+    if phase == "spike-aware":
+        if config.engine != "keras":
+            raise ConfigError("spike-aware training runs on the keras engine; use --engine keras")
+        synapses = state.get("settings", {}).get("synapse")
+        fit = SpikeAwareFit(model, config, synapses if isinstance(synapses, dict) else None)
+    else:
+        loihi = _loihi_neurons(model, config, state, x) if phase == "loihi" else None
+        fit = (KerasFit if config.engine == "keras" else NengoDLFit)(model, config, loihi)
+    fit.phase = phase
+    return fit
+
+
+def _spike_aware_settings(config: TrainConfig, fit: SpikeAwareFit) -> dict:
+    """The evaluation settings a spike-aware run was trained with (stored in the run)."""
+    return dict(
+        source="spike-aware training",
+        synapse=fit.synapses() or config.synapse,
+        scale_firing_rates=config.scale_firing_rates,
+        readout_steps=config.readout_steps,
+        encoding=config.encoding,
+    )
 
 
 def _close(fit) -> None:

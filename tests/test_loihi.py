@@ -96,7 +96,7 @@ def test_loihi_fine_tuning_stores_its_neurons_and_resumes(tiny_model, tmp_path):
     assert neurons.kind.tau_rc == stored["params"]["tau_rc"]
     other = loihi_neurons_for(run, run.keras_model(), DeployConfig(max_rate=150))
     assert other.mapping.max_rate == 150
-    with pytest.raises(ConfigError, match="rate epochs cannot follow"):
+    with pytest.raises(ConfigError, match="does not continue it"):
         train(replace(cfg, epochs=2, loihi_epochs=2), tmp_path, resume=True, verbose=False)
 
 

@@ -1,0 +1,272 @@
+"""Accuracy benchmark: rate-trained vs spike-aware, 10 and 30 steps, every neuron type.
+
+For each type (ReLU as the ANN and its spiking ReLU, LIF, MIF, MIF2): train rate-based
+on the training split, choose synapse and firing-rate scale on the validation split
+(`networks.tune`, stored in the run), test on the test set at 10 and 30 steps; then
+continue a copy of the run with spike-aware training (`--spike-aware-epochs` at
+`--train-steps`, with the chosen settings) and test it the same way. LIF and MIF are
+also tested with Poisson input at 30 steps. Reports accuracy, spikes and synaptic
+operations per image, Loihi energy per image and training time; writes JSON after
+every measurement (an interrupted benchmark resumes where it stopped), a markdown
+table and an accuracy-vs-energy plot.
+
+    python benchmarks/bench_accuracy.py --dataset mnist-5k --data-dir ../shared/datasets/mnist
+    python benchmarks/bench_accuracy.py --dataset fashion-mnist --validation 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+from nengo_mif.networks import checkpoint
+from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label
+from nengo_mif.networks.evaluate import evaluate
+from nengo_mif.networks.run import Run
+from nengo_mif.networks.train import train
+from nengo_mif.networks.tune import tune
+
+from nengo_mif.registry import record
+
+MODES = ("rate-trained", "spike-aware")
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist-5k")
+    p.add_argument("--data-dir")
+    p.add_argument("--neurons", nargs="+", default=["relu", "lif", "mif", "mif2"])
+    p.add_argument("--epochs", type=int, default=15, help="rate epochs")
+    p.add_argument("--spike-aware-epochs", type=int, default=2)
+    p.add_argument("--train-steps", type=int, default=10, help="steps in spike-aware training")
+    p.add_argument(
+        "--spike-aware-max-train", type=int, help="spike-aware training on the first N images"
+    )
+    p.add_argument("--max-train", type=int, help="rate training on the first N images")
+    p.add_argument("--validation", type=int, default=500)
+    p.add_argument("--n-val", type=int, default=500, help="validation images per sweep point")
+    p.add_argument("--n-test", type=int, help="test images (default: all)")
+    p.add_argument("--steps", type=int, nargs="+", default=[10, 30])
+    p.add_argument("--poisson", nargs="*", default=["lif", "mif"], help="also Poisson input")
+    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--out-dir", default="benchmarks/results/accuracy")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    warnings.filterwarnings("ignore", message="No GPU support detected")
+    out = Path(args.out_dir) / args.dataset
+    out.mkdir(parents=True, exist_ok=True)
+    result_path = out / "bench_accuracy.json"
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    result.update(args={k: v for k, v in vars(args).items()}, dataset=args.dataset)
+    rows = result.setdefault("rows", {})
+    runs = result.setdefault("runs", {})
+
+    def save():
+        checkpoint.atomic_write_json(result_path, result)
+
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    for neuron in args.neurons:
+        cfg = TrainConfig(
+            dataset=args.dataset,
+            data_dir=data_dir,
+            neuron=neuron,
+            epochs=args.epochs,
+            max_train=args.max_train,
+            validation=args.validation,
+            batch_size=args.batch_size,
+        )
+        rate_dir, aware_dir = out / neuron / "rate", out / neuron / "spike-aware"
+        _train(cfg, rate_dir)
+        run = Run.open(rate_dir)
+        if "settings" not in run.state or not run.state["settings"]["source"].startswith("valid"):
+            tune(rate_dir, n_val=args.n_val, config=EvalConfig(n_steps=max(args.steps)))
+            run = Run.open(rate_dir)
+        settings = run.state["settings"]
+        print(f"{neuron}: chosen on validation: {_settings_text(settings)}", flush=True)
+        if args.spike_aware_epochs:
+            if not aware_dir.exists():
+                shutil.copytree(rate_dir, aware_dir)
+            aware = replace(
+                cfg,
+                spike_aware_epochs=args.spike_aware_epochs,
+                n_steps=args.train_steps,
+                synapse=settings["synapse"],
+                scale_firing_rates=settings["scale_firing_rates"],
+                max_train=args.spike_aware_max_train or args.max_train,
+            )
+            _train(aware, aware_dir)
+        data = run.data
+        for mode, run_dir in zip(MODES, (rate_dir, aware_dir)):
+            if not (run_dir / checkpoint.STATE).exists():
+                continue
+            state = checkpoint.load_state(run_dir)
+            runs[f"{neuron}/{mode}"] = dict(
+                settings=state.get("settings"),
+                history=state["history"],
+                train_seconds=sum(h["seconds"] for h in state["history"]),
+            )
+            encodings = [("analog", n) for n in args.steps]
+            if neuron in args.poisson:
+                encodings.append(("poisson", max(args.steps)))
+            for encoding, n_steps in encodings:
+                key = f"{neuron}/{mode}/{encoding}/{n_steps}"
+                if key in rows:
+                    continue
+                start = time.perf_counter()
+                report = evaluate(
+                    run_dir,
+                    EvalConfig(
+                        n_steps=n_steps,
+                        n_test=args.n_test or len(data.x_test),
+                        batch_size=args.batch_size,
+                        encoding=encoding,
+                    ),
+                    data,
+                    progress=False,
+                )
+                rows[key] = _row(report, time.perf_counter() - start)
+                print(f"{key}: {rows[key]['accuracy']:.4f}", flush=True)
+                save()
+            if neuron == "relu" and f"relu/{mode}/ann" not in rows:
+                ann = evaluate(run_dir, EvalConfig(mode="rate", n_test=None), data, progress=False)
+                rows[f"relu/{mode}/ann"] = _row(ann, 0.0)
+                save()
+        result["test_source"] = data.test_source
+        save()
+    table = markdown(result)
+    (out / "bench_accuracy.md").write_text(table + "\n")
+    result["plot"] = str(plot(result, out / "accuracy_vs_energy.png"))
+    save()
+    print(table)
+    return result
+
+
+def _train(cfg: TrainConfig, run_dir: Path) -> None:
+    state = checkpoint.load_state(run_dir)
+    if state is None or state["epochs_done"] < len(cfg.phases()):
+        train(cfg, run_dir, resume=state is not None)
+
+
+def _settings_text(settings: dict) -> str:
+    return (
+        f"synapse {synapse_label(settings['synapse'])}, scale "
+        f"{settings['scale_firing_rates']:g}"
+        + (f" (val acc {settings['val_accuracy']:.4f})" if "val_accuracy" in settings else "")
+    )
+
+
+def _row(report: dict, seconds: float) -> dict:
+    layers = [v for v in report["layers"].values() if "neurons" in v]
+    spikes = sum(v["spikes_per_image"] or 0 for v in layers)
+    return dict(
+        accuracy=report["accuracy"],
+        accuracy_per_step=report["accuracy_per_step"],
+        n_test=report["n_test"],
+        n_steps=report["n_steps"],
+        neuron=report["neuron"],
+        synapse=report["synapse"],
+        scale_firing_rates=report["scale_firing_rates"],
+        spikes_per_image=spikes,
+        synops_per_image=report["synops_per_image"],
+        loihi_j=report["energy_per_inference_j"].get("loihi"),
+        eval_seconds=seconds,
+    )
+
+
+def markdown(result: dict) -> str:
+    """The benchmark as a markdown table (one row per type and training mode).
+
+    Returns
+    -------
+    table : str
+    """
+    rows, runs = result["rows"], result["runs"]
+    steps = result["args"]["steps"]
+    lo, hi = min(steps), max(steps)
+    ann = rows.get("relu/rate-trained/ann", {}).get("accuracy")
+    n_test = next(iter(rows.values()))["n_test"] if rows else 0
+    lines = [
+        f"{result['dataset']}: {n_test} test images ({result.get('test_source', '')}); "
+        f"ANN (ReLU, rate) {100 * ann:.2f}%"
+        if ann is not None
+        else result["dataset"],
+        "",
+        f"| type | training | acc {lo} steps | acc {hi} steps | vs ANN ({hi}) | Poisson {hi} | "
+        f"spikes/img ({hi}) | synops/img | Loihi J/img | synapse | scale | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for neuron in result["args"]["neurons"]:
+        spiking = record(neuron).spiking
+        for mode in MODES:
+            a, b = (
+                rows.get(f"{neuron}/{mode}/analog/{lo}"),
+                rows.get(f"{neuron}/{mode}/analog/{hi}"),
+            )
+            if b is None:
+                continue
+            p = rows.get(f"{neuron}/{mode}/poisson/{hi}")
+            vs = "" if ann is None else f"{100 * (b['accuracy'] - ann):+.2f}"
+            lines.append(
+                f"| {spiking} | {mode} | {_pct(a)} | {_pct(b)} | {vs} | {_pct(p)} | "
+                f"{b['spikes_per_image']:,.0f} | {b['synops_per_image']:.3g} | "
+                f"{b['loihi_j']:.3g} | {synapse_label(b['synapse'])} | "
+                f"{b['scale_firing_rates']:g} | {runs[f'{neuron}/{mode}']['train_seconds']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def _pct(row: dict | None) -> str:
+    return "-" if row is None else f"{100 * row['accuracy']:.2f}"
+
+
+def plot(result: dict, path: Path) -> Path:
+    """Accuracy at the longest presentation vs Loihi energy per image, a point per type/mode.
+
+    Returns
+    -------
+    path : Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hi = max(result["args"]["steps"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode, marker in zip(MODES, ("o", "*")):
+        for neuron in result["args"]["neurons"]:
+            row = result["rows"].get(f"{neuron}/{mode}/analog/{hi}")
+            if row is None:
+                continue
+            ax.scatter(row["loihi_j"], 100 * row["accuracy"], marker=marker, s=70)
+            ax.annotate(
+                f"{record(neuron).spiking} ({mode})",
+                (row["loihi_j"], 100 * row["accuracy"]),
+                fontsize=7,
+                xytext=(4, 2),
+                textcoords="offset points",
+            )
+    ann = result["rows"].get("relu/rate-trained/ann")
+    if ann:
+        ax.axhline(100 * ann["accuracy"], color="grey", ls="--", lw=1, label="ANN")
+        ax.legend(loc="lower right")
+    ax.set_xscale("log")
+    ax.set_xlabel("Loihi energy per image (J, keras-spiking's device model)")
+    ax.set_ylabel(f"test accuracy at {hi} steps (%)")
+    ax.set_title(result["dataset"])
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    main()
