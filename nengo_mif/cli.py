@@ -32,6 +32,11 @@ def _add_fields(p: argparse.ArgumentParser, cls, skip=(), defaults=None) -> None
             continue
         default = defaults.get(f.name, f.default if f.default is not MISSING else None)
         meta = dict(f.metadata)
+        if str(f.type) == "bool":
+            p.add_argument(
+                f"--{f.name.replace('_', '-')}", action="store_true", help=meta.get("help", "")
+            )
+            continue
         p.add_argument(
             f"--{f.name.replace('_', '-')}",
             type=_parse_type(str(f.type)),
@@ -124,6 +129,27 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from nengo_mif.networks.config import EvalConfig, synapse_label
+    from nengo_mif.networks.tune import tune
+
+    config = _config(EvalConfig, args, mode="spiking")
+    settings = tune(
+        args.run_dir,
+        synapses=args.synapses,
+        scales=args.scales,
+        readout_steps=args.readout,
+        n_val=args.n_val,
+        config=config,
+    )
+    print(
+        f"chosen on {settings['source']}: synapse {synapse_label(settings['synapse'])}, "
+        f"scale {settings['scale_firing_rates']:g}, readout {settings['readout_steps']} "
+        f"(validation accuracy {settings['val_accuracy']:.4f}); stored in {args.run_dir}"
+    )
+    return 0
+
+
 def cmd_figures(args) -> int:
     from nengo_mif.figures import all_figures
 
@@ -186,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_fields(p, EvalConfig, skip=("neuron", "mode"), defaults=defaults)
         p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("train", help="train a network rate-based, with checkpoints")
+    p = sub.add_parser(
+        "train", help="train a network (rate-based, spike-aware, Loihi-aware), with checkpoints"
+    )
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     _add_fields(p, TrainConfig)
@@ -195,6 +223,23 @@ def build_parser() -> argparse.ArgumentParser:
     _report_command(
         sub, "evaluate", "evaluate a trained run spiking (or rate)", EvalConfig, cmd_evaluate
     )
+
+    p = sub.add_parser(
+        "tune",
+        help="choose synapse, firing-rate scale and readout on the validation split; "
+        "store them in the run (evaluate, deploy and export use them)",
+    )
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--synapses", type=float, nargs="+", default=[0.005, 0.01])
+    p.add_argument("--scales", type=float, nargs="+", help="default: per type")
+    p.add_argument("--readout", type=int, nargs="+", default=[1], help="readout windows K")
+    p.add_argument("--n-val", type=int, help="validation images (default: all held out)")
+    _add_fields(
+        p,
+        EvalConfig,
+        skip=("synapse", "scale_firing_rates", "readout_steps", "n_test", "mode", "neuron"),
+    )
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("figures", help="single-neuron figures: sine responses, rate curves")
     p.add_argument("--out-dir", default="results/figures")

@@ -61,16 +61,16 @@ def _neuron_outputs(net, name):
     return tf.keras.Model(net.model.input, layer.output[0])
 
 
-def assert_spikes_equal_nengo_dl(kind, scale, images, max_per_step=None):
+def assert_spikes_equal_nengo_dl(kind, scale, images, max_per_step=None, synapse=0.005):
     """Per neuron, per step: the same spike counts as NengoDL from the same state."""
     model = small_net()
     conv = convert(
-        model, kind, synapse=0.005, scale_firing_rates=scale, probe_layers="neurons", seed=3
+        model, kind, synapse=synapse, scale_firing_rates=scale, probe_layers="neurons", seed=3
     )
     x = np.tile(images.reshape(len(images), 1, -1), (1, N_STEPS, 1))
     with nengo_dl.Simulator(conv.net, minibatch_size=len(images), progress_bar=False) as sim:
         ref = sim.predict_on_batch({conv.input: x})
-    net = spiking_model(model, kind, N_STEPS, synapse=0.005, scale=scale, seed=3)
+    net = spiking_model(model, kind, N_STEPS, synapse=synapse, scale=scale, seed=3)
     out, counts = net.predict(images, N_STEPS, len(images))
     alpha = getattr(kind, "amplitude", 1.0) / scale / 0.001
     total = 0

@@ -1,0 +1,244 @@
+"""Spike-aware training, trained synapses, input encodings and settings chosen on validation."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from nengo_mif.networks.config import ConfigError, EvalConfig, TrainConfig, for_run
+from nengo_mif.networks.engine import spiking_model
+from nengo_mif.networks.evaluate import evaluate, readout
+from nengo_mif.networks.run import Run
+from nengo_mif.networks.train import SpikeAwareFit, TrainingInterrupted, train
+from nengo_mif.networks.tune import tune
+from test_engine import assert_spikes_equal_nengo_dl, small_net
+
+from nengo_mif.layers import InputEncoding, SpikingActivation
+from nengo_mif.registry import neuron_type, record, threshold
+
+SMALL = dict(model="tiny_cnn", max_train=1000, batch_size=50, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("neuron", ["lif", "mif"])
+def test_spike_aware_training_beats_rate_training_at_10_steps(neuron, tiny_model, tmp_path):
+    """Same seed and start: spike-aware epochs lower the loss and raise 10-step accuracy."""
+    rate = TrainConfig(neuron=neuron, epochs=2, n_steps=10, **SMALL)
+    train(rate, tmp_path, verbose=False)
+    ten = EvalConfig(n_steps=10, n_test=500)
+    before = evaluate(tmp_path, ten, progress=False)["accuracy"]
+    state = train(replace(rate, spike_aware_epochs=2), tmp_path, resume=True, verbose=False)
+    aware = [h for h in state["history"] if h["phase"] == "spike-aware"]
+    assert len(aware) == 2 and aware[1]["loss"] < aware[0]["loss"]
+    after = evaluate(tmp_path, ten, progress=False)["accuracy"]
+    assert after > before + 0.02, (before, after)
+    assert Run.open(tmp_path).state["settings"]["source"] == "spike-aware training"
+
+
+def test_spike_aware_loss_falls_from_scratch(tiny_model, tmp_path):
+    cfg = TrainConfig(neuron="lif", epochs=0, spike_aware_epochs=2, n_steps=5, **SMALL)
+    state = train(cfg, tmp_path, verbose=False)
+    assert [h["phase"] for h in state["history"]] == ["spike-aware"] * 2
+    assert state["history"][1]["loss"] < state["history"][0]["loss"]
+
+
+@pytest.mark.parametrize("name", ["mif", "mif2"])
+def test_gradients_finite_at_extreme_inputs(name):
+    """Straight-through gradients stay finite at rheobase, latch-up and |J| = 1e6."""
+    kind = neuron_type(name)
+    j_th = threshold(kind)
+    latch = kind.g1_on * kind.v_hold
+    currents = np.array(
+        [j_th, j_th + 1e-6, latch, 2 * latch, -1e6, 1e6, 0.0, j_th - 1e-3], "float32"
+    )
+    z = tf.constant(np.tile((currents - j_th)[None, None], (2, 6, 1)))  # scale 1: J = j_th + z
+    for synapse in (None, 0.005):
+        layer = SpikingActivation(kind, synapse=synapse, smoothing=0.01)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            out = layer(z, training=True)
+            loss = tf.reduce_sum(out * tf.range(1.0, 7.0)[None, :, None])
+        grad = tape.gradient(loss, [z, *layer.trainable_weights])
+        for g in grad:
+            assert np.all(np.isfinite(g.numpy())), (synapse, g)
+        assert np.abs(grad[0].numpy()).max() > 0  # something flows
+        # the forward pass is the same spikes as inference
+        np.testing.assert_array_equal(out.numpy(), layer(z, training=False).numpy())
+
+
+def test_interrupted_spike_aware_run_resumes_losing_one_epoch(tiny_model, tmp_path, monkeypatch):
+    cfg = TrainConfig(neuron="lif", epochs=1, spike_aware_epochs=2, n_steps=4, **SMALL)
+    reference = train(cfg, tmp_path / "ref", verbose=False)
+    original = SpikeAwareFit.fit_epoch
+    calls = []
+
+    def cut_mid_epoch(self, x, y):
+        calls.append(1)
+        if len(calls) == 2:  # the second spike-aware epoch, after part of its batches
+            self.model.train_on_batch(x[:50], y[:50])
+            raise KeyboardInterrupt
+        return original(self, x, y)
+
+    monkeypatch.setattr(SpikeAwareFit, "fit_epoch", cut_mid_epoch)
+    with pytest.raises(TrainingInterrupted, match="epoch 2 is safely in"):
+        train(cfg, tmp_path / "cut", verbose=False)
+    monkeypatch.setattr(SpikeAwareFit, "fit_epoch", original)
+    resumed = train(cfg, tmp_path / "cut", resume=True, verbose=False)
+    assert [h["phase"] for h in resumed["history"]] == ["rate", "spike-aware", "spike-aware"]
+    assert [h["loss"] for h in resumed["history"]] == pytest.approx(
+        [h["loss"] for h in reference["history"]], rel=1e-4
+    )
+
+
+def test_trained_synapses_are_stored_and_used(tiny_model, tmp_path):
+    cfg = TrainConfig(
+        neuron="lif",
+        epochs=1,
+        spike_aware_epochs=1,
+        n_steps=5,
+        train_synapses=True,
+        learning_rate=0.01,
+        **SMALL,
+    )
+    train(cfg, tmp_path, verbose=False)
+    settings = Run.open(tmp_path).state["settings"]
+    taus = settings["synapse"]
+    assert set(taus) == {"conv1", "output", "probe"}
+    assert any(abs(t - 0.005) > 1e-6 for t in taus.values())  # they moved
+    report = evaluate(tmp_path, EvalConfig(n_steps=5, n_test=50), progress=False)
+    assert report["synapse"] == taus
+    # and an explicit setting still wins
+    assert (
+        evaluate(tmp_path, EvalConfig(n_steps=5, n_test=50, synapse=0), progress=False)["synapse"]
+        is None
+    )
+
+
+def test_keras_weights_round_trip():
+    model = small_net()
+    net = spiking_model(model, neuron_type("lif"), 4, synapse=0.005)
+    weights = net.keras_weights()
+    for layer in model.layers:
+        if layer.get_weights():
+            for a, b in zip(weights[layer.name], layer.get_weights()):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_per_layer_synapses_equal_nengo_dl(images):
+    synapse = {"conv1": 0.002, "dense": 0.008, "output": 0.004, "probe": 0.01}
+    assert_spikes_equal_nengo_dl(neuron_type("lif"), 1.0, images, synapse=synapse)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.RandomState(2).rand(8, 12, 12, 1).astype("float32")
+
+
+def test_input_encodings():
+    x = np.random.RandomState(0).rand(4, 2000, 3).astype("float32")
+    for kind in ("poisson", "bernoulli"):
+        a, b = (InputEncoding(kind, seed=5)(x).numpy() for _ in range(2))
+        np.testing.assert_array_equal(a, b)  # seeded
+        np.testing.assert_allclose(a.mean(axis=1), x.mean(axis=1), atol=0.08)
+        assert np.all(a == np.round(a)) and a.min() >= 0
+    assert InputEncoding("bernoulli")(x).numpy().max() == 1
+    img = np.array([[0.0, 0.5, 1.0]], "float32")
+    lat = InputEncoding("latency")(np.repeat(img[:, None], 11, axis=1)).numpy()[0]
+    assert lat.sum(axis=0).tolist() == [0, 1, 1]  # black never fires
+    assert np.argmax(lat[:, 2]) == 0 and np.argmax(lat[:, 1]) == 5  # brighter is earlier
+    np.testing.assert_array_equal(InputEncoding("analog")(x).numpy(), x)
+
+
+def test_evaluation_with_poisson_input(tiny_model, tmp_path):
+    train(TrainConfig(neuron="mif", epochs=2, **SMALL), tmp_path, verbose=False)
+    analog = evaluate(tmp_path, EvalConfig(n_steps=20, n_test=200), progress=False)
+    poisson = evaluate(
+        tmp_path, EvalConfig(n_steps=20, n_test=200, encoding="poisson"), progress=False
+    )
+    assert poisson["encoding"] == "poisson"
+    assert poisson["accuracy"] != analog["accuracy"] or poisson["layers"] != analog["layers"]
+    assert analog["accuracy"] > 0.4  # 10 classes: chance is 0.1
+    assert poisson["accuracy"] > max(0.3, analog["accuracy"] - 0.2)  # works on noisy spikes
+    with pytest.raises(ConfigError, match="keras engine only"):
+        EvalConfig(encoding="poisson", engine="nengo-dl")
+
+
+def test_tune_chooses_on_validation_and_evaluate_uses_it(tiny_model, tmp_path):
+    cfg = TrainConfig(neuron="lif", epochs=1, validation=100, **SMALL)
+    train(cfg, tmp_path, verbose=False)
+    settings = tune(
+        tmp_path, synapses=(0.002, 0.01), scales=(1.0, 2.0), config=EvalConfig(n_steps=10)
+    )
+    assert len(settings["sweep"]) == 4
+    assert settings["val_accuracy"] == max(s["val_accuracy"] for s in settings["sweep"])
+    assert "100 held-out images" in settings["source"]
+    report = evaluate(tmp_path, EvalConfig(n_steps=10, n_test=50), progress=False)
+    scale = settings["scale_firing_rates"] * record("lif").spiking_scale
+    assert (report["synapse"], report["scale_firing_rates"]) == (settings["synapse"], scale)
+    train(TrainConfig(neuron="lif", epochs=1, **SMALL), tmp_path / "noval", verbose=False)
+    with pytest.raises(ConfigError, match="no validation images"):
+        tune(tmp_path / "noval")
+
+
+def test_readout_averages_the_last_k_steps():
+    out = np.arange(12, dtype=float).reshape(1, 6, 2)
+    r = readout(out, 3)
+    np.testing.assert_allclose(r[0, -1], out[0, 3:].mean(axis=0))
+    np.testing.assert_allclose(r[0, 0], out[0, 0])
+    np.testing.assert_array_equal(readout(out, 1), out)
+
+
+def test_settings_resolution():
+    config = for_run(EvalConfig(), {"synapse": {"a": 0.1}, "scale_firing_rates": 2.0})
+    assert config.synapse == {"a": 0.1} and config.scale_firing_rates == 2.0
+    assert config.readout_steps == 1 and config.encoding == "analog"
+    assert for_run(EvalConfig(synapse=0), {"synapse": 0.01}).synapse is None
+    assert for_run(EvalConfig(), {}).synapse == 0.005
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(epochs=0), "both 0"),
+        (dict(readout_steps=40, n_steps=30), "readout_steps"),
+        (dict(train_synapses=True, synapse=0), "train_synapses"),
+        (dict(spike_aware_epochs=1, engine="nengo-dl"), "keras engine"),
+        (dict(encoding="morse"), "encoding"),
+        (dict(spike_reg=-1.0), "spike_reg"),
+    ],
+)
+def test_spike_aware_settings_are_checked(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_phases_cannot_go_backwards(tiny_model, tmp_path):
+    cfg = TrainConfig(neuron="lif", epochs=1, spike_aware_epochs=1, n_steps=3, **SMALL)
+    train(cfg, tmp_path, verbose=False)
+    with pytest.raises(ConfigError, match="does not continue it"):
+        train(replace(cfg, epochs=2), tmp_path, resume=True, verbose=False)
+    with pytest.raises(ConfigError, match="n_steps"):  # spike-aware settings now fixed
+        train(replace(cfg, n_steps=5, spike_aware_epochs=2), tmp_path, resume=True, verbose=False)
+
+
+def test_cli_spike_aware_train_tune_evaluate(tmp_path, capsys):
+    from nengo_mif.cli import main
+
+    run = str(tmp_path / "run")
+    common = ["--max-train", "300", "--neuron", "lif"]
+    assert main(["train", "--run-dir", run, *common, "--epochs", "1", "--validation", "100"]) == 0
+    assert (
+        main(["tune", "--run-dir", run, "--synapses", "0.004", "--scales", "2", "--n-steps", "6"])
+        == 0
+    )
+    assert "scale 2" in capsys.readouterr().out
+    assert main(["evaluate", "--run-dir", run, "--n-test", "50", "--n-steps", "6"]) == 0
+    assert "Lowpass(0.004 s)" in capsys.readouterr().out
+    args = ["--spike-aware-epochs", "1", "--n-steps", "4", "--train-synapses", "--resume"]
+    assert (
+        main(["train", "--run-dir", run, *common, "--epochs", "1", "--validation", "100", *args])
+        == 0
+    )
+    state = Run.open(run).state
+    assert state["history"][-1]["phase"] == "spike-aware"
+    assert isinstance(state["settings"]["synapse"], dict)
