@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from nengo_mif.networks.config import EvalConfig, for_run, synapse_label
+from nengo_mif.networks.config import ConfigError, EvalConfig, for_run, synapse_label
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
 
@@ -75,6 +75,12 @@ def _keras_rate(model, kind, x, config):
 
 def _keras_spiking(model, kind, x, config, scale, progress):
     from nengo_mif.networks.engine import spiking_model
+
+    if config.encoding != "analog" and (x.min() < 0 or x.max() > 1):
+        raise ConfigError(
+            f"encoding {config.encoding!r} needs pixel values in [0, 1]; these images span "
+            f"[{x.min():g}, {x.max():g}] (rescale them, or use --encoding analog)"
+        )
 
     net = spiking_model(
         model,

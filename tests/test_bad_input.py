@@ -45,7 +45,7 @@ EVAL_CASES = [
     (["--n-test", "-5"], "n_test must be >= 1"),
     (["--n-steps", "0"], "n_steps must be >= 1"),
     (["--synapse", "nan"], "synapse must be a finite number"),
-    (["--synapse", "-0.1"], "synapse must be > 0"),
+    (["--synapse", "-0.1"], "synapse must be >= 0"),
     (["--scale-firing-rates", "nan"], "scale_firing_rates must be a finite number"),
     (["--scale-firing-rates", "0"], "scale_firing_rates must be > 0"),
     (["--batch-size", "0"], "batch_size must be >= 1"),

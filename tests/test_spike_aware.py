@@ -161,6 +161,10 @@ def test_evaluation_with_poisson_input(tiny_model, tmp_path):
     assert poisson["accuracy"] > max(0.3, analog["accuracy"] - 0.2)  # works on noisy spikes
     with pytest.raises(ConfigError, match="keras engine only"):
         EvalConfig(encoding="poisson", engine="nengo-dl")
+    data = Run.open(tmp_path).data
+    data.x_test = data.x_test * 255  # unscaled pixels
+    with pytest.raises(ConfigError, match=r"needs pixel values in \[0, 1\]"):
+        evaluate(tmp_path, EvalConfig(n_test=10, encoding="bernoulli"), data, progress=False)
 
 
 def test_tune_chooses_on_validation_and_evaluate_uses_it(tiny_model, tmp_path):
