@@ -52,9 +52,9 @@ def compare(
     for neuron, cfg in zip(neurons, configs):
         run_dir = out_dir / neuron
         state = checkpoint.load_state(run_dir)
-        if state is None or state["epochs_done"] < cfg.epochs:
+        if state is None or state["epochs_done"] < len(cfg.phases()):
             if verbose:
-                print(f"== training {neuron} ({cfg.epochs} epochs) in {run_dir}", flush=True)
+                print(f"== training {neuron} ({len(cfg.phases())} epochs) in {run_dir}", flush=True)
             train(cfg, run_dir, resume=state is not None, verbose=verbose)
         run = Run.open(run_dir)
         data = data or run.data  # loaded once for every type
