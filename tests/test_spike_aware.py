@@ -1,5 +1,6 @@
 """Spike-aware training, trained synapses, input encodings and settings chosen on validation."""
 
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -246,3 +247,18 @@ def test_cli_spike_aware_train_tune_evaluate(tmp_path, capsys):
     state = Run.open(run).state
     assert state["history"][-1]["phase"] == "spike-aware"
     assert isinstance(state["settings"]["synapse"], dict)
+
+
+def test_spike_penalty_lowers_spike_counts(tiny_model, tmp_path):
+    """The energy penalty trades spikes away: fewer spikes per image than without it."""
+    base = TrainConfig(neuron="mif", epochs=1, n_steps=5, **SMALL)
+    train(base, tmp_path / "start", verbose=False)
+    spikes = {}
+    for reg in (0.0, 0.05):
+        run_dir = tmp_path / f"reg{reg}"
+        shutil.copytree(tmp_path / "start", run_dir)
+        cfg = replace(base, spike_aware_epochs=2, spike_reg=reg)
+        train(cfg, run_dir, resume=True, verbose=False)
+        report = evaluate(run_dir, EvalConfig(n_steps=5, n_test=100), progress=False)
+        spikes[reg] = sum(v.get("spikes_per_image") or 0 for v in report["layers"].values())
+    assert spikes[0.05] < 0.7 * spikes[0.0], spikes
