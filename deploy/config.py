@@ -20,6 +20,13 @@ class DeployConfig:
             "setting, else 0.005)"
         ),
     )
+    blank_steps: int = field(
+        default=40,
+        metadata=_help(
+            "zero-input steps after each image, so that the state one image leaves in the "
+            "neurons and synapses fades before the next (Loihi has no reset; 0: none)"
+        ),
+    )
     dt: float = field(default=0.001, metadata=_help("time step (s)"))
     target: str = field(
         default="sim",
@@ -54,6 +61,7 @@ class DeployConfig:
         _check_number("n_steps", self.n_steps, 1, integer=True)
         if not isinstance(self.synapse, dict):
             _check_number("synapse", self.synapse, 0, optional=True)
+        _check_number("blank_steps", self.blank_steps, 0, integer=True)
         _check_number("dt", self.dt, 0, low_open=True)
         _check_number(
             "scale_firing_rates", self.scale_firing_rates, 0, low_open=True, optional=True

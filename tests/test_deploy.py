@@ -73,3 +73,14 @@ def test_emulator_agrees_with_nengo_dl(neuron, tiny_model, tmp_path):
         assert report["mapping"]["source"] == "MIF" and report["mapping"]["rms_error"] < 0.1
     else:
         assert report["mapping"] is None
+
+
+def test_images_are_followed_by_blank_steps():
+    from nengo_mif.deploy.run import present_with_blanks
+
+    images = np.arange(1, 4, dtype=float)[:, None] * np.ones((3, 2))
+    present = present_with_blanks(images, n_steps=3, blank_steps=2, dt=0.001)
+    shown = [present(0.001 * (k + 1))[0] for k in range(15)]  # nengo's t of step k
+    assert shown == [1, 1, 1, 0, 0, 2, 2, 2, 0, 0, 3, 3, 3, 0, 0]
+    no_blank = present_with_blanks(images, n_steps=2, blank_steps=0, dt=0.002)
+    assert [no_blank(0.002 * (k + 1))[0] for k in range(6)] == [1, 1, 2, 2, 3, 3]
