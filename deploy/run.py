@@ -2,8 +2,8 @@
 
 `deploy` rebuilds the run's network with Loihi-capable neurons (LIF and spiking ReLU
 directly; MIF and MIF2 through a fitted LIF, `mapping.fit_lif`), folds biases, places
-layers and blocks (`placement`), presents N test images one after another with
-`nengo.processes.PresentInput`, and reports accuracy next to NengoDL's on the same
+layers and blocks (`placement`), presents N test images one after another, each
+followed by blank steps (`present_with_blanks`; the chip has no reset), and reports accuracy next to NengoDL's on the same
 network, their agreement image by image, and the resources per layer.
 """
 
