@@ -65,7 +65,7 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     result_path = out / "bench_accuracy.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
-    result.update(args={k: v for k, v in vars(args).items()}, dataset=args.dataset)
+    result.update(args=dict(vars(args)), dataset=args.dataset)
     rows = result.setdefault("rows", {})
     runs = result.setdefault("runs", {})
 
@@ -164,8 +164,6 @@ def _settings_text(settings: dict) -> str:
 
 
 def _row(report: dict, seconds: float) -> dict:
-    layers = [v for v in report["layers"].values() if "neurons" in v]
-    spikes = sum(v["spikes_per_image"] or 0 for v in layers)
     return dict(
         accuracy=report["accuracy"],
         accuracy_per_step=report["accuracy_per_step"],
@@ -174,7 +172,7 @@ def _row(report: dict, seconds: float) -> dict:
         neuron=report["neuron"],
         synapse=report["synapse"],
         scale_firing_rates=report["scale_firing_rates"],
-        spikes_per_image=spikes,
+        spikes_per_image=report["spikes_per_image"],
         synops_per_image=report["synops_per_image"],
         loihi_j=report["energy_per_inference_j"].get("loihi"),
         eval_seconds=seconds,

@@ -97,11 +97,10 @@ def table_row(row: dict) -> str:
     mean_rate = sum(v["mean_rate_hz"] * v["neurons"] for v in layers) / max(
         1, sum(v["neurons"] for v in layers)
     )
-    spikes = sum(v["spikes_per_image"] or 0 for v in layers)
     loihi = s["energy_per_inference_j"].get("loihi", float("nan"))
     return (
         f"{row['spiking_neuron']:<13}{row['rate_accuracy']:>9.4f}{s['accuracy']:>10.4f}"
-        f"{s['n_steps']:>6}{s['scale_firing_rates']:>6g}{mean_rate:>9.1f}{spikes:>12.0f}{s['synops_per_image']:>12.3g}"
+        f"{s['n_steps']:>6}{s['scale_firing_rates']:>6g}{mean_rate:>9.1f}{s['spikes_per_image']:>12.0f}{s['synops_per_image']:>12.3g}"
         f"{loihi:>10.2e}{row['train_seconds']:>9.1f}"
     )
 

@@ -193,6 +193,7 @@ def evaluate(
         accuracy=accuracy_per_step[-1],
         accuracy_per_step=accuracy_per_step,
         layers=layers,
+        spikes_per_image=sum(v.get("spikes_per_image") or 0 for v in layers.values()),
         synops_per_image=sum(v["synops_per_image"] for v in layers.values()),
         energy_per_inference_j=_energy(layers, n_steps, spiking),
         confusion=confusion.tolist(),

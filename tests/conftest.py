@@ -4,6 +4,12 @@ import pytest
 import nengo_mif  # noqa: F401
 
 
+@pytest.fixture(scope="module")
+def images():
+    """Eight random 12x12 images (for `test_engine.small_net`)."""
+    return np.random.RandomState(2).rand(8, 12, 12, 1).astype("float32")
+
+
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)

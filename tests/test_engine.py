@@ -36,11 +36,6 @@ def small_net(seed=1):
     return model
 
 
-@pytest.fixture(scope="module")
-def images():
-    return np.random.RandomState(2).rand(8, 12, 12, 1).astype("float32")
-
-
 @pytest.mark.parametrize("name", list(REGISTRY))
 @pytest.mark.parametrize("smoothing", [None, 0.05])
 def test_rate_outputs_equal_nengo_dl(name, smoothing, images):

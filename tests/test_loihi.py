@@ -19,11 +19,6 @@ LOIHI_TYPES = {
 }
 
 
-@pytest.fixture(scope="module")
-def images():
-    return np.random.RandomState(2).rand(8, 12, 12, 1).astype("float32")
-
-
 @pytest.mark.parametrize("name", list(LOIHI_TYPES))
 def test_loihi_rate_curves_are_loihis(name):
     """Forward: Loihi's staircase (nengo_loihi's own rates); backward: a smooth slope."""
