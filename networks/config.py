@@ -113,6 +113,13 @@ class TrainConfig:
     )
     batch_size: int = field(default=50, metadata=_help("minibatch size"))
     learning_rate: float = field(default=1e-3, metadata=_help("Adam learning rate"))
+    spike_aware_learning_rate: float | None = field(
+        default=None,
+        metadata=_help(
+            "Adam learning rate of the spike-aware epochs (default: --learning-rate); "
+            "fine-tuning a rate-trained net wants a lower one"
+        ),
+    )
     smoothing: float | None = field(
         default=0.01,
         metadata=_help("rate-curve smoothing at threshold (NengoDL's lif_smoothing; 0: none)"),
@@ -121,6 +128,13 @@ class TrainConfig:
         default=0.0, metadata=_help("weight of the firing-rate regulariser (0: off)")
     )
     target_rate: float = field(default=250.0, metadata=_help("Hz, for the regulariser"))
+    shift: int = field(
+        default=0,
+        metadata=_help(
+            "data augmentation: move each training image by a random whole number of "
+            "pixels, at most N each way, anew every epoch (0: off)"
+        ),
+    )
     max_train: int | None = field(
         default=None, metadata=_help("train on only the first N training images")
     )
@@ -158,11 +172,19 @@ class TrainConfig:
         _check_choice("encoding", self.encoding, ENCODINGS)
         _check_number("batch_size", self.batch_size, 1, integer=True)
         _check_number("learning_rate", self.learning_rate, 0, low_open=True)
+        _check_number(
+            "spike_aware_learning_rate",
+            self.spike_aware_learning_rate,
+            0,
+            low_open=True,
+            optional=True,
+        )
         if self.smoothing == 0:
             self.smoothing = None
         _check_number("smoothing", self.smoothing, 0, low_open=True, optional=True)
         _check_number("rate_reg", self.rate_reg, 0)
         _check_number("target_rate", self.target_rate, 0, low_open=True)
+        _check_number("shift", self.shift, 0, integer=True)
         _check_number("max_train", self.max_train, 1, integer=True, optional=True)
         if self.max_train is not None and self.max_train < self.batch_size:
             raise ConfigError(

@@ -319,3 +319,25 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return loaders[name](Path(data_dir) if data_dir else None)
+
+
+def random_shift(x: np.ndarray, max_shift: int, seed: int) -> np.ndarray:
+    """Each image moved by a random whole number of pixels, at most ``max_shift`` each way.
+
+    Pixels moved in from outside are 0. The same ``seed`` gives the same shifts, so a
+    resumed run sees the same images in the same epoch.
+
+    Returns
+    -------
+    shifted : np.ndarray
+        The same shape and dtype as ``x`` (images ``(n, height, width, channels)``).
+    """
+    if max_shift == 0:
+        return x
+    n, h, w = x.shape[:3]
+    m = max_shift
+    padded = np.pad(x, ((0, 0), (m, m), (m, m)) + ((0, 0),) * (x.ndim - 3))
+    dy, dx = np.random.default_rng(seed).integers(-m, m + 1, size=(2, n))
+    rows = (np.arange(h)[None, :] + m + dy[:, None])[:, :, None]
+    cols = (np.arange(w)[None, :] + m + dx[:, None])[:, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols]

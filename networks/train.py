@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import ConfigError, TrainConfig
-from nengo_mif.networks.data import Dataset
+from nengo_mif.networks.data import Dataset, random_shift
 from nengo_mif.networks.models import (
     MODELS,
     build_model,
@@ -137,7 +137,7 @@ class SpikeAwareFit:
             if config.spike_reg > 0:
                 self.model.add_loss(config.spike_reg * tf.reduce_mean(rate) / amplitude)
         self.model.compile(
-            tf.keras.optimizers.Adam(config.learning_rate),
+            tf.keras.optimizers.Adam(config.spike_aware_learning_rate or config.learning_rate),
             tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
@@ -279,6 +279,7 @@ SPIKE_AWARE = (
     "readout_steps",
     "spike_reg",
     "encoding",
+    "spike_aware_learning_rate",
 )
 
 
@@ -350,6 +351,11 @@ def train(
             f"set ({len(data.x_train)} images); lower --batch-size"
         )
     x_train, y_train = data.x_train[:n], data.y_train[:n]
+    if config.shift >= min(data.input_shape[:2]):
+        raise ConfigError(
+            f"shift ({config.shift}) must be smaller than the images "
+            f"({data.input_shape[0]}x{data.input_shape[1]}); lower --shift"
+        )
 
     model = (
         _keras_pretrain(config, data, run_dir)
@@ -380,12 +386,14 @@ def train(
                     set_layer_weights(model, keras_arrays(fit.weights()))
                     _close(fit)
                 fit = _make_fit(phase, model, config, state, x_train)
-                if arrays is not None:
+                if arrays is not None and state["history"][-1].get("phase", "rate") == phase:
+                    # a new phase starts with a fresh optimizer, resumed or not
                     _restore_optimizer(fit, arrays)
-                    arrays = None
+                arrays = None
             start = time.perf_counter()
             try:
-                loss, accuracy = fit.fit_epoch(x_train, y_train)
+                x_epoch = random_shift(x_train, config.shift, seed=config.seed * 100_003 + epoch)
+                loss, accuracy = fit.fit_epoch(x_epoch, y_train)
             except KeyboardInterrupt:
                 done = state["epochs_done"]
                 raise TrainingInterrupted(

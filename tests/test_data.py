@@ -137,3 +137,19 @@ def test_mnist_5k_subsets_cover_every_class():
 def test_mnist_5k_held_out_test_is_mixed():
     ds = D.load_dataset("mnist-5k")
     assert len(np.unique(ds.y_test[:100])) == 10
+
+
+def test_random_shift():
+    x = np.zeros((50, 9, 7, 2), "float32")
+    x[:, 4, 3, :] = 1.0  # one lit pixel per image, in the middle
+    y = D.random_shift(x, 2, seed=3)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    lit = np.argwhere(y[..., 0] == 1.0)
+    assert (
+        len(lit) == 50 and np.all(np.abs(lit[:, 1] - 4) <= 2) and np.all(np.abs(lit[:, 2] - 3) <= 2)
+    )
+    assert len({(r, c) for _, r, c in lit}) > 10  # the shifts vary
+    np.testing.assert_array_equal(y[..., 0], y[..., 1])  # channels move together
+    np.testing.assert_array_equal(y, D.random_shift(x, 2, seed=3))
+    assert not np.array_equal(y, D.random_shift(x, 2, seed=4))
+    assert D.random_shift(x, 0, seed=3) is x

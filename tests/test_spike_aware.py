@@ -205,6 +205,8 @@ def test_settings_resolution():
         (dict(spike_aware_epochs=1, engine="nengo-dl"), "keras engine"),
         (dict(encoding="morse"), "encoding"),
         (dict(spike_reg=-1.0), "spike_reg"),
+        (dict(spike_aware_learning_rate=0.0), "spike_aware_learning_rate"),
+        (dict(shift=-1), "shift"),
     ],
 )
 def test_spike_aware_settings_are_checked(kwargs, match):
@@ -257,3 +259,49 @@ def test_spike_penalty_lowers_spike_counts(tiny_model, tmp_path):
         report = evaluate(run_dir, EvalConfig(n_steps=5, n_test=100), progress=False)
         spikes[reg] = report["spikes_per_image"]
     assert spikes[0.05] < 0.7 * spikes[0.0], spikes
+
+
+def test_spike_aware_phase_starts_a_fresh_optimizer_at_its_own_rate(
+    tiny_model, tmp_path, monkeypatch
+):
+    """Resumed at the phase boundary or not, spike-aware epochs start a new Adam at their rate."""
+    rate = TrainConfig(neuron="lif", epochs=1, n_steps=3, **SMALL)
+    train(rate, tmp_path / "a", verbose=False)
+    seen = []
+    original = SpikeAwareFit.fit_epoch
+
+    def record_optimizer(self, x, y):
+        opt = self.optimizer
+        seen.append((int(opt.iterations.numpy()), float(opt.learning_rate.numpy())))
+        return original(self, x, y)
+
+    monkeypatch.setattr(SpikeAwareFit, "fit_epoch", record_optimizer)
+    aware = replace(rate, spike_aware_epochs=2, spike_aware_learning_rate=1e-5)
+    train(aware, tmp_path / "a", resume=True, verbose=False)  # resumed at the boundary
+    train(aware, tmp_path / "b", verbose=False)  # both phases in one call
+    steps = 1000 // 50
+    assert seen[0] == seen[2] == (0, pytest.approx(1e-5))
+    assert seen[1][0] == seen[3][0] == steps  # the second epoch continues the phase's Adam
+
+
+def test_training_with_random_shifts(tiny_model, tmp_path, monkeypatch):
+    from nengo_mif.networks.train import KerasFit
+
+    shown = []
+    original = KerasFit.fit_epoch
+
+    def keep(self, x, y):
+        shown.append(x)
+        return original(self, x, y)
+
+    monkeypatch.setattr(KerasFit, "fit_epoch", keep)
+    cfg = TrainConfig(neuron="relu", epochs=2, shift=2, **SMALL)
+    train(cfg, tmp_path / "a", verbose=False)
+    x = Run.open(tmp_path / "a").data.x_train[:1000]
+    assert shown[0].shape == x.shape and not np.array_equal(shown[0], x)
+    assert not np.array_equal(shown[0], shown[1])  # new shifts every epoch
+    # MNIST digits mostly have empty borders: a shift of 2 moves their ink, losing none
+    kept = np.isclose(shown[0].sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=1e-5)
+    assert kept.mean() > 0.9, kept.mean()
+    with pytest.raises(ConfigError, match="shift .* smaller than the images"):
+        train(replace(cfg, shift=28), tmp_path / "b", verbose=False)
