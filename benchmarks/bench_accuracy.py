@@ -42,7 +42,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir")
     p.add_argument("--neurons", nargs="+", default=["relu", "lif", "mif", "mif2"])
     p.add_argument("--epochs", type=int, default=15, help="rate epochs")
+    p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts, pixels")
     p.add_argument("--spike-aware-epochs", type=int, default=2)
+    p.add_argument("--spike-aware-learning-rate", type=float, help="default: Adam's 1e-3")
     p.add_argument("--train-steps", type=int, default=10, help="steps in spike-aware training")
     p.add_argument(
         "--spike-aware-max-train", type=int, help="spike-aware training on the first N images"
@@ -80,6 +82,7 @@ def main(argv=None) -> dict:
             neuron=neuron,
             epochs=args.epochs,
             max_train=args.max_train,
+            shift=args.shift,
             validation=args.validation,
             batch_size=args.batch_size,
         )
@@ -101,6 +104,7 @@ def main(argv=None) -> dict:
                 synapse=settings["synapse"],
                 scale_firing_rates=settings["scale_firing_rates"],
                 max_train=args.spike_aware_max_train or args.max_train,
+                spike_aware_learning_rate=args.spike_aware_learning_rate,
             )
             _train(aware, aware_dir)
         data = run.data
@@ -191,11 +195,20 @@ def markdown(result: dict) -> str:
     lo, hi = min(steps), max(steps)
     ann = rows.get("relu/rate-trained/ann", {}).get("accuracy")
     n_test = next(iter(rows.values()))["n_test"] if rows else 0
+    a = result["args"]
+    recipe = (
+        f"Recipe: {a['epochs']} rate epochs (shift {a.get('shift', 0)} px); "
+        f"{a['spike_aware_epochs']} spike-aware epochs at {a['train_steps']} steps, "
+        f"lr {a.get('spike_aware_learning_rate') or 1e-3:g}"
+        + (f", on {a['spike_aware_max_train']} images" if a.get("spike_aware_max_train") else "")
+    )
     lines = [
         f"{result['dataset']}: {n_test} test images ({result.get('test_source', '')}); "
         f"ANN (ReLU, rate) {100 * ann:.2f}%"
         if ann is not None
         else result["dataset"],
+        "",
+        recipe,
         "",
         f"| type | training | acc {lo} steps | acc {hi} steps | vs ANN ({hi}) | Poisson {hi} | "
         f"spikes/img ({hi}) | synops/img | Loihi J/img | synapse | scale | train s |",

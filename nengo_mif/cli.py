@@ -47,8 +47,14 @@ def _add_fields(p: argparse.ArgumentParser, cls, skip=(), defaults=None) -> None
 
 
 def _config(cls, args, **overrides):
-    names = {f.name for f in fields(cls)}
-    kwargs = {k: v for k, v in vars(args).items() if k in names}
+    # an option two configs share may be None for one ("the run's stored setting");
+    # the other then takes its own default
+    defaults = {f.name: f.default for f in fields(cls)}
+    kwargs = {
+        k: v
+        for k, v in vars(args).items()
+        if k in defaults and not (v is None and defaults[k] is not None)
+    }
     kwargs.update(overrides)
     return cls(**kwargs)
 
@@ -208,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"neuron types (default: {' '.join(trained_types())})",
         )
         p.add_argument("--out-dir", default=f"results/{name}")
-        _add_fields(p, TrainConfig, skip=("neuron",), defaults=defaults)
+        # evaluation's options first: --synapse etc. default to each run's stored settings
         _add_fields(p, EvalConfig, skip=("neuron", "mode"), defaults=defaults)
+        _add_fields(p, TrainConfig, skip=("neuron",), defaults=defaults)
         p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(

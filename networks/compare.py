@@ -3,6 +3,9 @@
 This is the researcher's main question: which neuron type, which synapse, how many
 time steps, at what accuracy and what cost. Each type trains into its own run
 directory (resumable); the results land next to the figures as ``compare.json``.
+With held-out validation images (``validation > 0``), each type's synapse,
+firing-rate scale and readout are first chosen on them (`networks.tune`, stored in
+the run) wherever the evaluation settings leave them open.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label  # 
 from nengo_mif.networks.evaluate import evaluate  # noqa: E402
 from nengo_mif.networks.run import Run  # noqa: E402
 from nengo_mif.networks.train import train  # noqa: E402
+from nengo_mif.networks.tune import tune  # noqa: E402
 
 from nengo_mif.registry import record  # noqa: E402
 
@@ -57,6 +61,9 @@ def compare(
                 print(f"== training {neuron} ({len(cfg.phases())} epochs) in {run_dir}", flush=True)
             train(cfg, run_dir, resume=state is not None, verbose=verbose)
         run = Run.open(run_dir)
+        if cfg.validation and not _tuned(run.state):
+            tune(run_dir, config=eval_config, **_grid(eval_config))
+            run = Run.open(run_dir)
         data = data or run.data  # loaded once for every type
         rate = evaluate(run, replace(eval_config, mode="rate"), data, progress=verbose)
         spiking = evaluate(run, eval_config, data, progress=verbose)
@@ -77,6 +84,22 @@ def compare(
     result["figures"] = [str(p) for p in plot(result, out_dir)]
     checkpoint.atomic_write_json(out_dir / "compare.json", result)
     return result
+
+
+def _tuned(state: dict) -> bool:
+    return state.get("settings", {}).get("source", "").startswith("validation")
+
+
+def _grid(config: EvalConfig) -> dict:
+    """The tuning grid: a setting given explicitly is not swept."""
+    grid = {}
+    if config.synapse is not None:
+        grid["synapses"] = (config.synapse,)
+    if config.scale_firing_rates is not None:
+        grid["scales"] = (config.scale_firing_rates,)
+    if config.readout_steps is not None:
+        grid["readout_steps"] = (config.readout_steps,)
+    return grid
 
 
 HEADER = (

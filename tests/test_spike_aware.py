@@ -1,5 +1,6 @@
 """Spike-aware training, trained synapses, input encodings and settings chosen on validation."""
 
+import json
 import shutil
 from dataclasses import replace
 
@@ -305,3 +306,24 @@ def test_training_with_random_shifts(tiny_model, tmp_path, monkeypatch):
     assert kept.mean() > 0.9, kept.mean()
     with pytest.raises(ConfigError, match="shift .* smaller than the images"):
         train(replace(cfg, shift=28), tmp_path / "b", verbose=False)
+
+
+def test_compare_uses_settings_chosen_on_validation(tmp_path):
+    from nengo_mif.cli import main
+
+    common = ["compare", "--neurons", "lif", "--max-train", "300", "--epochs", "1"]
+    common += ["--validation", "100", "--n-test", "50", "--n-steps", "6"]
+    assert main([*common, "--out-dir", str(tmp_path / "a")]) == 0
+    settings = Run.open(tmp_path / "a" / "lif").state["settings"]
+    assert settings["source"].startswith("validation") and len(settings["sweep"]) == 6
+    row = json.loads((tmp_path / "a" / "compare.json").read_text())["rows"][0]["spiking"]
+    assert (row["synapse"], row["scale_firing_rates"]) == (
+        settings["synapse"],
+        settings["scale_firing_rates"],
+    )
+    # a setting given on the command line is used, and not swept
+    assert main([*common, "--synapse", "0.004", "--out-dir", str(tmp_path / "b")]) == 0
+    settings = Run.open(tmp_path / "b" / "lif").state["settings"]
+    assert {s["synapse"] for s in settings["sweep"]} == {0.004}
+    row = json.loads((tmp_path / "b" / "compare.json").read_text())["rows"][0]["spiking"]
+    assert row["synapse"] == 0.004
