@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nengo_mif.networks.config import ConfigError, _check_choice, _check_number, _help
+from nengo_mif.networks.config import (
+    ConfigError,
+    _check_choice,
+    _check_number,
+    _check_readout,
+    _help,
+)
 
 
 @dataclass
@@ -36,6 +42,13 @@ class DeployConfig:
         default=None,
         metadata=_help("firing-rate scale (default: the run's stored setting, else 1)"),
     )
+    readout_steps: int | None = field(
+        default=None,
+        metadata=_help(
+            "accuracy from the output averaged over the image's last K steps (default: the "
+            "run's stored setting, else 1)"
+        ),
+    )
     max_rate: float = field(
         default=250.0, metadata=_help("ceiling of a mapped LIF's rate in Hz (Loihi: below 1/dt)")
     )
@@ -66,6 +79,8 @@ class DeployConfig:
         _check_number(
             "scale_firing_rates", self.scale_firing_rates, 0, low_open=True, optional=True
         )
+        if self.readout_steps is not None:
+            _check_readout(self.readout_steps, self.n_steps)
         _check_number("max_rate", self.max_rate, 0, low_open=True)
         if self.max_rate >= 1 / self.dt:
             raise ConfigError(

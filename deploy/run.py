@@ -31,6 +31,7 @@ from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import for_run
 from nengo_mif.networks.conversion import convert, flat, predict_batches
 from nengo_mif.networks.data import Dataset
+from nengo_mif.networks.evaluate import readout
 from nengo_mif.networks.run import Run
 
 from nengo_mif._quiet import progress_bar
@@ -113,7 +114,7 @@ def _predict_dl(conv, x: np.ndarray, config: DeployConfig, progress: bool):
     preds, rates = [], {name: [] for name in conv.layer_probes}
     batch = max(b for b in range(1, 51) if len(x) % b == 0)
     for out in predict_batches(conv, x, config.n_steps, config.dt, batch, progress=progress):
-        preds.append(out[conv.output][:, -1].argmax(axis=-1))
+        preds.append(readout(out[conv.output], config.readout_steps)[:, -1].argmax(axis=-1))
         for name, probe in conv.layer_probes.items():
             rates[name].append(out[probe].mean(axis=1) / amplitude[name])
     return np.concatenate(preds), {k: np.concatenate(v) for k, v in rates.items()}
@@ -230,7 +231,8 @@ def deploy(
             sim.run_steps(period)
         run_s = time.perf_counter() - start
         out = sim.data[conv.output].reshape(n, period, -1)
-    loihi_pred = out[:, config.n_steps - 1].argmax(axis=-1)  # the image's last step
+    # read as NengoDL is: the image's presented steps, not its blank ones
+    loihi_pred = readout(out[:, : config.n_steps], config.readout_steps)[:, -1].argmax(axis=-1)
     m = len(dl_pred)
     return dict(
         run_dir=str(run_dir),

@@ -9,7 +9,7 @@ from nengo_mif.deploy.mapping import fit_lif
 from nengo_mif.deploy.placement import DeployError, block_shape_for, place
 from nengo_mif.deploy.run import deploy
 from nengo_mif.networks import models
-from nengo_mif.networks.config import TrainConfig
+from nengo_mif.networks.config import ConfigError, TrainConfig
 from nengo_mif.networks.conversion import convert
 from nengo_mif.networks.train import train
 
@@ -63,6 +63,7 @@ def test_emulator_agrees_with_nengo_dl(neuron, tiny_model, tmp_path):
     train(cfg, tmp_path, verbose=False)
     # a tiny net after 2 epochs fires sparsely: 60 steps give both simulators enough spikes
     report = deploy(tmp_path, DeployConfig(n_test=40, n_steps=60, synapse=0.01), progress=False)
+    assert report["settings"]["readout_steps"] == 1
     assert report["agreement"] >= 0.7  # chance is ~0.1
     assert report["loihi_accuracy"] > 0.35 and report["nengo_dl_accuracy"] > 0.35
     assert report["placement"]["conv0"]["on_chip"] is False
@@ -73,6 +74,15 @@ def test_emulator_agrees_with_nengo_dl(neuron, tiny_model, tmp_path):
         assert report["mapping"]["source"] == "MIF" and report["mapping"]["rms_error"] < 0.1
     else:
         assert report["mapping"] is None
+
+
+def test_readout_window_comes_from_the_run_and_is_checked():
+    from nengo_mif.networks.config import for_run
+
+    assert for_run(DeployConfig(), {"readout_steps": 4}).readout_steps == 4
+    assert for_run(DeployConfig(readout_steps=2), {"readout_steps": 4}).readout_steps == 2
+    with pytest.raises(ConfigError, match="readout_steps .* at most n_steps"):
+        DeployConfig(n_steps=30, readout_steps=31)
 
 
 def test_images_are_followed_by_blank_steps():
