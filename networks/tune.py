@@ -40,6 +40,7 @@ def tune(
     readout_steps: Sequence[int] = (1,),
     n_val: int | None = None,
     config: EvalConfig | None = None,
+    store: bool = True,
 ) -> dict:
     """Choose ``synapse`` x ``scale_firing_rates`` x ``readout_steps`` on validation.
 
@@ -53,6 +54,9 @@ def tune(
         Validation images per grid point (default: all held out).
     config : EvalConfig or None
         Everything else (steps, dt, engine, encoding, batch size).
+    store : bool
+        Write the choice into the run (else only return it: e.g. the best settings
+        for a presentation length other than the one the run is used at).
 
     Returns
     -------
@@ -95,7 +99,8 @@ def tune(
         val_accuracy=best["val_accuracy"],
         sweep=sweep,
     )
-    state = checkpoint.load_state(run_dir)
-    state["settings"] = settings
-    checkpoint.atomic_write_json(Path(run_dir) / checkpoint.STATE, state)
+    if store:
+        state = checkpoint.load_state(run_dir)
+        state["settings"] = settings
+        checkpoint.atomic_write_json(Path(run_dir) / checkpoint.STATE, state)
     return settings

@@ -176,6 +176,12 @@ def test_tune_chooses_on_validation_and_evaluate_uses_it(tiny_model, tmp_path):
     report = evaluate(tmp_path, EvalConfig(n_steps=10, n_test=50), progress=False)
     scale = settings["scale_firing_rates"] * record("lif").spiking_scale
     assert (report["synapse"], report["scale_firing_rates"]) == (settings["synapse"], scale)
+    # settings for another presentation length, returned and not stored
+    other = tune(
+        tmp_path, synapses=(0.003,), scales=(3.0,), config=EvalConfig(n_steps=5), store=False
+    )
+    assert other["synapse"] == 0.003 and "5 steps" in other["source"]
+    assert Run.open(tmp_path).state["settings"] == settings
     train(TrainConfig(neuron="lif", epochs=1, **SMALL), tmp_path / "noval", verbose=False)
     with pytest.raises(ConfigError, match="no validation images"):
         tune(tmp_path / "noval")
