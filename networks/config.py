@@ -100,6 +100,13 @@ class TrainConfig:
         default=1,
         metadata=_help("read the output averaged over the last K steps (1: the last step)"),
     )
+    train_readouts: tuple[int, ...] | None = field(
+        default=None,
+        metadata=_help(
+            "spike-aware training also scores the output at these steps, e.g. 10 for a "
+            "net that must answer early (the loss is the mean over them and the last step)"
+        ),
+    )
     spike_reg: float = field(
         default=0.0,
         metadata=_help(
@@ -168,6 +175,15 @@ class TrainConfig:
             raise ConfigError("train_synapses needs a synapse to train; set --synapse > 0")
         _check_number("scale_firing_rates", self.scale_firing_rates, 0, low_open=True)
         _check_readout(self.readout_steps, self.n_steps)
+        if self.train_readouts is not None:
+            self.train_readouts = tuple(self.train_readouts)
+            for step in self.train_readouts:
+                _check_number("train_readouts", step, 1, integer=True)
+                if step > self.n_steps:
+                    raise ConfigError(
+                        f"train_readouts: step {step} is after the last step ({self.n_steps}); "
+                        "give steps up to --n-steps"
+                    )
         _check_number("spike_reg", self.spike_reg, 0)
         _check_choice("encoding", self.encoding, ENCODINGS)
         _check_number("batch_size", self.batch_size, 1, integer=True)

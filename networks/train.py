@@ -94,7 +94,8 @@ class SpikeAwareFit:
     the (smoothed) rate curve at the present input (straight-through, as
     keras-spiking's ``spiking_aware_training``), and gradients flow through time
     through the synapse filters. The loss reads the filtered output averaged over the
-    last ``readout_steps`` steps; the firing-rate regulariser pulls each neuron's mean
+    last ``readout_steps`` steps, at the last step and at each of ``train_readouts``
+    (the mean of their cross-entropies: a net trained to answer early); the firing-rate regulariser pulls each neuron's mean
     rate toward ``target_rate`` and ``spike_reg`` charges every Hz of mean rate.
     ``synapses`` (per layer, from a resumed run) override ``config.synapse``.
     """
@@ -126,7 +127,11 @@ class SpikeAwareFit:
         }
         probe = tf.keras.Model(inner.input, [inner.outputs[0], *spikes.values()])
         out, *layer_spikes = probe(tiled)
-        logits = tf.reduce_mean(out[:, -config.readout_steps :], axis=1)
+        ends = sorted({*(config.train_readouts or ()), config.n_steps})
+        logits = tf.stack(
+            [tf.reduce_mean(out[:, max(0, e - config.readout_steps) : e], axis=1) for e in ends],
+            axis=1,
+        )  # (batch, readouts, classes); the last is the step evaluation reads
         self.model = tf.keras.Model(inp, logits)
         amplitude = getattr(kind, "amplitude", 1.0) / scale
         for s in layer_spikes:
@@ -138,14 +143,15 @@ class SpikeAwareFit:
                 self.model.add_loss(config.spike_reg * tf.reduce_mean(rate) / amplitude)
         self.model.compile(
             tf.keras.optimizers.Adam(config.spike_aware_learning_rate or config.learning_rate),
-            tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
+            _loss_over_readouts,
+            metrics=[_accuracy_at_last_readout],
         )
         self.batch_size = config.batch_size
 
     def fit_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         hist = self.model.fit(x, y, batch_size=self.batch_size, epochs=1, verbose=0)
-        return float(hist.history["loss"][-1]), float(hist.history["accuracy"][-1])
+        acc = hist.history["_accuracy_at_last_readout"][-1]
+        return float(hist.history["loss"][-1]), float(acc)
 
     def weights(self) -> dict[str, list[np.ndarray]]:
         return self.net.keras_weights()
@@ -166,6 +172,15 @@ class SpikeAwareFit:
     @property
     def trainable(self):
         return self.model.trainable_weights
+
+
+def _loss_over_readouts(y, logits):
+    y = tf.repeat(tf.reshape(y, (-1, 1)), tf.shape(logits)[1], axis=1)
+    return tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+
+
+def _accuracy_at_last_readout(y, logits):
+    return tf.keras.metrics.sparse_categorical_accuracy(tf.reshape(y, (-1,)), logits[:, -1])
 
 
 class NengoDLFit:
@@ -278,6 +293,7 @@ SPIKE_AWARE = (
     "scale_firing_rates",
     "readout_steps",
     "spike_reg",
+    "train_readouts",
     "encoding",
     "spike_aware_learning_rate",
 )

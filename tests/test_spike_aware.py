@@ -214,6 +214,8 @@ def test_settings_resolution():
         (dict(spike_reg=-1.0), "spike_reg"),
         (dict(spike_aware_learning_rate=0.0), "spike_aware_learning_rate"),
         (dict(shift=-1), "shift"),
+        (dict(train_readouts=(10, 40), n_steps=30), "train_readouts: step 40"),
+        (dict(train_readouts=(0,)), "train_readouts"),
     ],
 )
 def test_spike_aware_settings_are_checked(kwargs, match):
@@ -333,3 +335,20 @@ def test_compare_uses_settings_chosen_on_validation(tmp_path):
     assert {s["synapse"] for s in settings["sweep"]} == {0.004}
     row = json.loads((tmp_path / "b" / "compare.json").read_text())["rows"][0]["spiking"]
     assert row["synapse"] == 0.004
+
+
+def test_training_readouts_score_earlier_steps(images):
+    """--train-readouts: the loss is the mean cross-entropy at those steps and the last."""
+    cfg = TrainConfig(
+        neuron="lif", epochs=0, spike_aware_epochs=1, n_steps=6, train_readouts=(2, 4)
+    )
+    fit = SpikeAwareFit(small_net(), cfg)
+    logits = fit.model(images).numpy()
+    assert logits.shape == (8, 3, 5)
+    out = fit.net.model(np.repeat(images[:, None], 6, axis=1))[0].numpy()
+    np.testing.assert_allclose(logits, out[:, [1, 3, 5]], rtol=1e-5, atol=1e-6)
+    y = np.arange(8) % 5
+    ce = tf.keras.losses.sparse_categorical_crossentropy
+    loss = fit.model.compiled_loss(tf.constant(y), tf.constant(logits)).numpy()
+    expected = np.mean([ce(y, logits[:, i], from_logits=True).numpy().mean() for i in range(3)])
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
