@@ -10,6 +10,7 @@ from nengo_mif.networks.config import (
     _check_number,
     _check_readout,
     _help,
+    stored_setting,
 )
 
 
@@ -19,12 +20,8 @@ class DeployConfig:
 
     n_test: int = field(default=100, metadata=_help("number of test images"))
     n_steps: int = field(default=30, metadata=_help("time steps per image"))
-    synapse: float | None = field(
-        default=None,
-        metadata=_help(
-            "Lowpass time constant in seconds (0: no filtering; default: the run's stored "
-            "setting, else 0.005)"
-        ),
+    synapse: float | None = stored_setting(
+        "synapse", "Lowpass time constant in seconds (0: no filtering)"
     )
     blank_steps: int = field(
         default=40,
@@ -38,16 +35,9 @@ class DeployConfig:
         default="sim",
         metadata=_help("sim (the emulator) or loihi (needs NxSDK)", choices=("sim", "loihi")),
     )
-    scale_firing_rates: float | None = field(
-        default=None,
-        metadata=_help("firing-rate scale (default: the run's stored setting, else 1)"),
-    )
-    readout_steps: int | None = field(
-        default=None,
-        metadata=_help(
-            "accuracy from the output averaged over the image's last K steps (default: the "
-            "run's stored setting, else 1)"
-        ),
+    scale_firing_rates: float | None = stored_setting("scale_firing_rates", "firing-rate scale")
+    readout_steps: int | None = stored_setting(
+        "readout_steps", "accuracy from the output averaged over the image's last K steps"
     )
     max_rate: float = field(
         default=250.0, metadata=_help("ceiling of a mapped LIF's rate in Hz (Loihi: below 1/dt)")

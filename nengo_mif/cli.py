@@ -42,7 +42,8 @@ def _add_fields(p: argparse.ArgumentParser, cls, skip=(), defaults=None) -> None
             type=_parse_type(str(f.type)),
             default=default,
             choices=meta.get("choices"),
-            help=f"{meta.get('help', '')} (default: {default})",
+            help=meta.get("help", "")
+            + ("" if "default:" in meta.get("help", "") else f" (default: {default})"),
         )
 
 

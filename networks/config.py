@@ -238,36 +238,29 @@ def _check_readout(readout_steps, n_steps) -> None:
 RUN_SETTINGS = dict(synapse=0.005, scale_firing_rates=1.0, readout_steps=1, encoding="analog")
 
 
+def stored_setting(name: str, text: str, **extra):
+    """A field for one of `RUN_SETTINGS`: ``None`` takes the run's stored setting."""
+    return field(
+        default=None,
+        metadata=_help(
+            f"{text} (default: the run's stored setting, else {RUN_SETTINGS[name]})", **extra
+        ),
+    )
+
+
 @dataclass
 class EvalConfig:
     """How a trained network is run: spiking over time (or rate, one step)."""
 
     n_steps: int = field(default=30, metadata=_help("time steps per image"))
-    synapse: float | None = field(
-        default=None,
-        metadata=_help(
-            "Lowpass time constant in seconds on every connection (0: no filtering; "
-            "default: the run's stored setting, else 0.005)"
-        ),
+    synapse: float | None = stored_setting(
+        "synapse", "Lowpass time constant in seconds on every connection (0: no filtering)"
     )
-    scale_firing_rates: float | None = field(
-        default=None,
-        metadata=_help("firing-rate scale (default: the run's stored setting, else 1)"),
+    scale_firing_rates: float | None = stored_setting("scale_firing_rates", "firing-rate scale")
+    readout_steps: int | None = stored_setting(
+        "readout_steps", "accuracy from the output averaged over the last K steps"
     )
-    readout_steps: int | None = field(
-        default=None,
-        metadata=_help(
-            "accuracy from the output averaged over the last K steps (default: the run's "
-            "stored setting, else 1)"
-        ),
-    )
-    encoding: str | None = field(
-        default=None,
-        metadata=_help(
-            "input encoding (default: the run's stored setting, else analog)",
-            choices=ENCODINGS,
-        ),
-    )
+    encoding: str | None = stored_setting("encoding", "input encoding", choices=ENCODINGS)
     n_test: int | None = field(
         default=1000,
         metadata=_help("number of test images (default: 1000; the whole set if larger)"),
