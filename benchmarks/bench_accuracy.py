@@ -46,6 +46,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts, pixels")
     p.add_argument("--spike-aware-epochs", type=int, default=2)
     p.add_argument("--spike-aware-learning-rate", type=float, help="default: Adam's 1e-3")
+    p.add_argument(
+        "--train-readouts", type=int, nargs="*", help="spike-aware loss also at these steps"
+    )
     p.add_argument("--train-steps", type=int, default=10, help="steps in spike-aware training")
     p.add_argument(
         "--spike-aware-max-train", type=int, help="spike-aware training on the first N images"
@@ -106,6 +109,7 @@ def main(argv=None) -> dict:
                 scale_firing_rates=settings["scale_firing_rates"],
                 max_train=args.spike_aware_max_train or args.max_train,
                 spike_aware_learning_rate=args.spike_aware_learning_rate,
+                train_readouts=tuple(args.train_readouts or ()) or None,
             )
             _train(aware, aware_dir)
         data = run.data
@@ -211,6 +215,11 @@ def markdown(result: dict) -> str:
         f"Recipe: {arg['epochs']} rate epochs (shift {arg.get('shift', 0)} px); "
         f"{arg['spike_aware_epochs']} spike-aware epochs at {arg['train_steps']} steps, "
         f"lr {arg.get('spike_aware_learning_rate') or 1e-3:g}"
+        + (
+            f", loss also at step(s) {', '.join(map(str, arg['train_readouts']))}"
+            if arg.get("train_readouts")
+            else ""
+        )
         + (
             f", on {arg['spike_aware_max_train']} images"
             if arg.get("spike_aware_max_train")
