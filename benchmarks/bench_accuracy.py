@@ -61,6 +61,11 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--poisson", nargs="*", default=["lif", "mif"], help="also Poisson input")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--out-dir", default="benchmarks/results/accuracy")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the table and plot of --neurons from the saved JSON; run nothing",
+    )
     return p.parse_args(argv)
 
 
@@ -71,13 +76,30 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     result_path = out / "bench_accuracy.json"
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
-    result.update(args=dict(vars(args)), dataset=args.dataset)
+    if args.report_only:
+        if not result:
+            raise SystemExit(f"--report-only: no results in {result_path}; run the benchmark")
+        result["args"]["neurons"] = args.neurons
+    else:
+        result.update(args=dict(vars(args)), dataset=args.dataset)
+        _measure(args, result, result_path)
+    table = markdown(result)
+    (out / "bench_accuracy.md").write_text(table + "\n")
+    result["plot"] = str(plot(result, out / "accuracy_vs_energy.png"))
+    checkpoint.atomic_write_json(result_path, result)
+    print(table)
+    return result
+
+
+def _measure(args, result: dict, result_path: Path) -> None:
+    """Train, tune and test every type; ``result`` is saved after each measurement."""
     rows = result.setdefault("rows", {})
     runs = result.setdefault("runs", {})
 
     def save():
         checkpoint.atomic_write_json(result_path, result)
 
+    out = result_path.parent
     data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
     for neuron in args.neurons:
         cfg = TrainConfig(
@@ -160,12 +182,6 @@ def main(argv=None) -> dict:
                 save()
         result["test_source"] = data.test_source
         save()
-    table = markdown(result)
-    (out / "bench_accuracy.md").write_text(table + "\n")
-    result["plot"] = str(plot(result, out / "accuracy_vs_energy.png"))
-    save()
-    print(table)
-    return result
 
 
 def _train(cfg: TrainConfig, run_dir: Path) -> None:
