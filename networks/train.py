@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -452,7 +453,56 @@ def train(
                 )
     finally:
         _close(fit)
+    if state["history"] and state["history"][-1]["phase"] == "rate":
+        _check_smoothing(run_dir, config, state)
     return state
+
+
+#: how much worse the exact rate curve may do than the smoothed one before a warning
+SMOOTHING_GAP = 0.02
+
+
+def _check_smoothing(run_dir: Path, config: TrainConfig, state: dict, n: int = 1000) -> None:
+    """Warn when the rate net needs the smoothing it trained with.
+
+    Smoothing rounds the rate curve's corner at threshold so that it has a gradient;
+    a net can learn to keep its neurons in that corner, where the exact curve (what
+    the spiking neurons do) differs. Compared on up to ``n`` validation images and
+    stored in the run's state as ``smoothing_check``.
+    """
+    if not (config.smoothing and config.validation):
+        return
+    from nengo_mif.networks.engine import rate_model
+    from nengo_mif.networks.run import validation_data
+
+    val = validation_data(config)
+    x, y = val.x_test[:n], val.y_test[:n]
+    model = Run.open(run_dir).keras_model(val)
+    kind = neuron_type(config.neuron)
+    acc = {
+        name: float(
+            (
+                rate_model(model, kind, smoothing=smoothing)
+                .predict(x, verbose=0, batch_size=250)
+                .argmax(axis=-1)
+                == y
+            ).mean()
+        )
+        for name, smoothing in (("smoothed", config.smoothing), ("exact", None))
+    }
+    state["smoothing_check"] = dict(epoch=state["epochs_done"], n_images=len(x), **acc)
+    saved = checkpoint.load_state(run_dir)  # as written with the epoch's parameters
+    saved["smoothing_check"] = state["smoothing_check"]
+    checkpoint.atomic_write_json(run_dir / checkpoint.STATE, saved)
+    if acc["exact"] < acc["smoothed"] - SMOOTHING_GAP:
+        msg = (
+            f"{run_dir}: on {len(x)} validation images the rate net scores "
+            f"{acc['smoothed']:.1%} with the smoothed rate curve it trained on but "
+            f"{acc['exact']:.1%} with the exact curve the spiking neurons follow; lower "
+            f"--smoothing (now {config.smoothing:g}) or fine-tune with --spike-aware-epochs"
+        )
+        log.warning(msg)
+        warnings.warn(msg, stacklevel=2)
 
 
 def _phase_summary(phases: list[str]) -> str:

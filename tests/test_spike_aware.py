@@ -352,3 +352,18 @@ def test_training_readouts_score_earlier_steps(images):
     loss = fit.model.compiled_loss(tf.constant(y), tf.constant(logits)).numpy()
     expected = np.mean([ce(y, logits[:, i], from_logits=True).numpy().mean() for i in range(3)])
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+def test_smoothing_check_warns_when_the_exact_curve_does_worse(tiny_model, tmp_path, monkeypatch):
+    from nengo_mif.networks import train as train_module
+
+    cfg = TrainConfig(neuron="lif", epochs=1, validation=100, **SMALL)
+    check = train(cfg, tmp_path / "a", verbose=False)["smoothing_check"]
+    assert check["epoch"] == 1 and check["n_images"] == 100
+    assert 0 <= check["exact"] <= 1 and 0 <= check["smoothed"] <= 1
+    assert Run.open(tmp_path / "a").state["smoothing_check"] == check
+    monkeypatch.setattr(train_module, "SMOOTHING_GAP", -1.0)  # any result is a gap
+    with pytest.warns(UserWarning, match="exact curve the spiking neurons follow"):
+        train(replace(cfg, epochs=2), tmp_path / "a", resume=True, verbose=False)
+    no_val = train(replace(cfg, validation=0), tmp_path / "b", verbose=False)
+    assert "smoothing_check" not in no_val
