@@ -228,8 +228,9 @@ def markdown(result: dict) -> str:
     n_test = next(iter(rows.values()))["n_test"] if rows else 0
     arg = result["args"]
     recipe = (
-        f"Recipe: {arg['epochs']} rate epochs (shift {arg.get('shift', 0)} px); "
-        f"{arg['spike_aware_epochs']} spike-aware epochs at {arg['train_steps']} steps, "
+        f"Recipe: {_count(arg['epochs'], 'rate epoch')} (shift {arg.get('shift', 0)} px); "
+        f"{_count(arg['spike_aware_epochs'], 'spike-aware epoch')} at {arg['train_steps']} "
+        "steps, "
         f"lr {arg.get('spike_aware_learning_rate') or 1e-3:g}"
         + (
             f", loss also at step(s) {', '.join(map(str, arg['train_readouts']))}"
@@ -274,6 +275,10 @@ def markdown(result: dict) -> str:
                 f"{runs[f'{neuron}/{mode}']['train_seconds']:.0f} |"
             )
     return "\n".join(lines)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _vs(row: dict | None, ann: float | None) -> str:
