@@ -6,8 +6,9 @@ on the training split, choose synapse and firing-rate scale on the validation sp
 continue a copy of the run with spike-aware training (`--spike-aware-epochs` at
 `--train-steps`, with the chosen settings) and test it the same way. LIF and MIF are
 also tested with Poisson input at 30 steps. Shorter presentations (10 steps) get their
-own synapse and scale, chosen on validation at that length (not stored in the run). Reports accuracy, spikes and synaptic
-operations per image, Loihi energy per image and training time; writes JSON after
+own synapse and scale, chosen on validation at that length (not stored in the run).
+Reports accuracy, spikes and synaptic operations per image, Loihi energy per image
+and training time; writes JSON after
 every measurement (an interrupted benchmark resumes where it stopped), a markdown
 table and an accuracy-vs-energy plot.
 
@@ -30,7 +31,7 @@ from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label
 from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.run import Run
 from nengo_mif.networks.train import train
-from nengo_mif.networks.tune import tune
+from nengo_mif.networks.tune import chosen_on_validation, tune
 
 from nengo_mif.registry import record
 
@@ -115,7 +116,7 @@ def _measure(args, result: dict, result_path: Path) -> None:
         rate_dir, aware_dir = out / neuron / "rate", out / neuron / "spike-aware"
         _train(cfg, rate_dir)
         run = Run.open(rate_dir)
-        if "settings" not in run.state or not run.state["settings"]["source"].startswith("valid"):
+        if not chosen_on_validation(run.state):
             tune(rate_dir, n_val=args.n_val, config=EvalConfig(n_steps=max(args.steps)))
             run = Run.open(rate_dir)
         settings = run.state["settings"]

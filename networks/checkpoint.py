@@ -104,11 +104,16 @@ def check_writable(directory: Path) -> None:
 
 
 def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Write an epoch's parameters, then the state naming them; drop older files."""
+    """Write an epoch's parameters, then the state naming them; drop older files.
+
+    ``state`` gets the parameter file's name (``params``), so that it can be written
+    again later as it stands on disk.
+    """
     run_dir = Path(run_dir)
     name = f"params-e{state['epochs_done']:03d}.npz"
     atomic_save_arrays(run_dir / name, arrays)
-    atomic_write_json(run_dir / STATE, dict(state, params=name))
+    state["params"] = name
+    atomic_write_json(run_dir / STATE, state)
     for old in run_dir.glob("params-e*.npz"):
         if old.name != name:
             old.unlink()

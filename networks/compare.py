@@ -24,7 +24,7 @@ from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label  # 
 from nengo_mif.networks.evaluate import evaluate  # noqa: E402
 from nengo_mif.networks.run import Run  # noqa: E402
 from nengo_mif.networks.train import train  # noqa: E402
-from nengo_mif.networks.tune import tune  # noqa: E402
+from nengo_mif.networks.tune import chosen_on_validation, tune  # noqa: E402
 
 from nengo_mif.registry import record  # noqa: E402
 
@@ -61,7 +61,7 @@ def compare(
                 print(f"== training {neuron} ({len(cfg.phases())} epochs) in {run_dir}", flush=True)
             train(cfg, run_dir, resume=state is not None, verbose=verbose)
         run = Run.open(run_dir)
-        if cfg.validation and not _tuned(run.state):
+        if cfg.validation and not chosen_on_validation(run.state):
             tune(run_dir, config=eval_config, **_grid(eval_config))
             run = Run.open(run_dir)
         data = data or run.data  # loaded once for every type
@@ -84,10 +84,6 @@ def compare(
     result["figures"] = [str(p) for p in plot(result, out_dir)]
     checkpoint.atomic_write_json(out_dir / "compare.json", result)
     return result
-
-
-def _tuned(state: dict) -> bool:
-    return state.get("settings", {}).get("source", "").startswith("validation")
 
 
 def _grid(config: EvalConfig) -> dict:

@@ -96,8 +96,9 @@ class SpikeAwareFit:
     keras-spiking's ``spiking_aware_training``), and gradients flow through time
     through the synapse filters. The loss reads the filtered output averaged over the
     last ``readout_steps`` steps, at the last step and at each of ``train_readouts``
-    (the mean of their cross-entropies: a net trained to answer early); the firing-rate regulariser pulls each neuron's mean
-    rate toward ``target_rate`` and ``spike_reg`` charges every Hz of mean rate.
+    (the mean of their cross-entropies: a net trained to answer early); the
+    firing-rate regulariser pulls each neuron's mean rate toward ``target_rate`` and
+    ``spike_reg`` charges every Hz of mean rate.
     ``synapses`` (per layer, from a resumed run) override ``config.synapse``.
     """
 
@@ -470,7 +471,8 @@ def _check_smoothing(run_dir: Path, config: TrainConfig, state: dict, n: int = 1
     the spiking neurons do) differs. Compared on up to ``n`` validation images and
     stored in the run's state as ``smoothing_check``.
     """
-    if not (config.smoothing and config.validation):
+    done = state.get("smoothing_check", {}).get("epoch") == state["epochs_done"]
+    if done or not (config.smoothing and config.validation):
         return
     from nengo_mif.networks.engine import rate_model
     from nengo_mif.networks.run import validation_data
@@ -491,9 +493,7 @@ def _check_smoothing(run_dir: Path, config: TrainConfig, state: dict, n: int = 1
         for name, smoothing in (("smoothed", config.smoothing), ("exact", None))
     }
     state["smoothing_check"] = dict(epoch=state["epochs_done"], n_images=len(x), **acc)
-    saved = checkpoint.load_state(run_dir)  # as written with the epoch's parameters
-    saved["smoothing_check"] = state["smoothing_check"]
-    checkpoint.atomic_write_json(run_dir / checkpoint.STATE, saved)
+    checkpoint.atomic_write_json(run_dir / checkpoint.STATE, state)
     if acc["exact"] < acc["smoothed"] - SMOOTHING_GAP:
         msg = (
             f"{run_dir}: on {len(x)} validation images the rate net scores "
