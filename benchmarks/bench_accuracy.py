@@ -45,6 +45,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--neurons", nargs="+", default=["relu", "lif", "mif", "mif2"])
     p.add_argument("--epochs", type=int, default=15, help="rate epochs")
     p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts, pixels")
+    p.add_argument("--flip", action="store_true", help="augmentation: random left-right flips")
     p.add_argument("--spike-aware-epochs", type=int, default=2)
     p.add_argument("--spike-aware-learning-rate", type=float, help="default: Adam's 1e-3")
     p.add_argument(
@@ -110,6 +111,7 @@ def _measure(args, result: dict, result_path: Path) -> None:
             epochs=args.epochs,
             max_train=args.max_train,
             shift=args.shift,
+            flip=args.flip,
             validation=args.validation,
             batch_size=args.batch_size,
         )
@@ -229,7 +231,9 @@ def markdown(result: dict) -> str:
     n_test = next(iter(rows.values()))["n_test"] if rows else 0
     arg = result["args"]
     recipe = (
-        f"Recipe: {_count(arg['epochs'], 'rate epoch')} (shift {arg.get('shift', 0)} px); "
+        f"Recipe: {_count(arg['epochs'], 'rate epoch')} (shift {arg.get('shift', 0)} px"
+        + (", flips" if arg.get("flip") else "")
+        + "); "
         f"{_count(arg['spike_aware_epochs'], 'spike-aware epoch')} at {arg['train_steps']} "
         "steps, "
         f"lr {arg.get('spike_aware_learning_rate') or 1e-3:g}"

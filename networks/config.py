@@ -142,6 +142,13 @@ class TrainConfig:
             "pixels, at most N each way, anew every epoch (0: off)"
         ),
     )
+    flip: bool = field(
+        default=False,
+        metadata=_help(
+            "data augmentation: mirror half of the training images left to right, anew "
+            "every epoch (clothes and objects, not digits)"
+        ),
+    )
     max_train: int | None = field(
         default=None, metadata=_help("train on only the first N training images")
     )

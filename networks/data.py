@@ -341,3 +341,18 @@ def random_shift(x: np.ndarray, max_shift: int, seed: int) -> np.ndarray:
     rows = (np.arange(h)[None, :] + m + dy[:, None])[:, :, None]
     cols = (np.arange(w)[None, :] + m + dx[:, None])[:, None, :]
     return padded[np.arange(n)[:, None, None], rows, cols]
+
+
+def random_flip(x: np.ndarray, seed: int) -> np.ndarray:
+    """Each image mirrored left to right with probability 1/2.
+
+    The same ``seed`` gives the same choice of images, so a resumed run sees the same
+    images in the same epoch.
+
+    Returns
+    -------
+    flipped : np.ndarray
+        The same shape and dtype as ``x`` (images ``(n, height, width, channels)``).
+    """
+    mirror = np.random.default_rng(seed).random(len(x)) < 0.5
+    return np.where(mirror[:, None, None, None], x[:, :, ::-1], x)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import ConfigError, TrainConfig
-from nengo_mif.networks.data import Dataset, random_shift
+from nengo_mif.networks.data import Dataset, random_flip, random_shift
 from nengo_mif.networks.models import (
     MODELS,
     build_model,
@@ -410,7 +410,10 @@ def train(
                 arrays = None
             start = time.perf_counter()
             try:
-                x_epoch = random_shift(x_train, config.shift, seed=config.seed * 100_003 + epoch)
+                seed = config.seed * 100_003 + epoch
+                x_epoch = random_shift(x_train, config.shift, seed=seed)
+                if config.flip:
+                    x_epoch = random_flip(x_epoch, seed=seed + 50_000)
                 loss, accuracy = fit.fit_epoch(x_epoch, y_train)
             except KeyboardInterrupt:
                 done = state["epochs_done"]

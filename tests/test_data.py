@@ -153,3 +153,17 @@ def test_random_shift():
     np.testing.assert_array_equal(y, D.random_shift(x, 2, seed=3))
     assert not np.array_equal(y, D.random_shift(x, 2, seed=4))
     assert D.random_shift(x, 0, seed=3) is x
+
+
+def test_random_flip():
+    x = np.zeros((200, 5, 6, 2), "float32")
+    x[:, 1, 0, :] = 1.0  # one lit pixel per image, on the left edge
+    y = D.random_flip(x, seed=3)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    mirrored = y[:, 1, 5, 0] == 1.0
+    assert 0.35 < mirrored.mean() < 0.65  # about half
+    np.testing.assert_array_equal(y[mirrored][:, 1, 0], 0.0)  # moved, not copied
+    np.testing.assert_array_equal(y[~mirrored], x[~mirrored])
+    np.testing.assert_array_equal(y[..., 0], y[..., 1])  # channels move together
+    np.testing.assert_array_equal(y, D.random_flip(x, seed=3))
+    assert not np.array_equal(y, D.random_flip(x, seed=4))

@@ -293,7 +293,7 @@ def test_spike_aware_phase_starts_a_fresh_optimizer_at_its_own_rate(
     assert seen[1][0] == seen[3][0] == steps  # the second epoch continues the phase's Adam
 
 
-def test_training_with_random_shifts(tiny_model, tmp_path, monkeypatch):
+def test_training_with_random_shifts_and_flips(tiny_model, tmp_path, monkeypatch):
     from nengo_mif.networks.train import KerasFit
 
     shown = []
@@ -314,6 +314,11 @@ def test_training_with_random_shifts(tiny_model, tmp_path, monkeypatch):
     assert kept.mean() > 0.9, kept.mean()
     with pytest.raises(ConfigError, match="shift .* smaller than the images"):
         train(replace(cfg, shift=28), tmp_path / "b", verbose=False)
+    shown.clear()
+    train(replace(cfg, shift=0, flip=True, epochs=1), tmp_path / "c", verbose=False)
+    same = np.all(shown[0] == x, axis=(1, 2, 3))
+    mirrored = np.all(shown[0] == x[:, :, ::-1], axis=(1, 2, 3))
+    assert np.all(same | mirrored) and 0.35 < mirrored.mean() < 0.65
 
 
 def test_compare_uses_settings_chosen_on_validation(tmp_path):
