@@ -27,6 +27,7 @@ from nengo.utils.filter_design import cont2discrete
 
 from nengo_mif import dynamics
 from nengo_mif._quiet import import_tensorflow
+from nengo_mif.encodings import ENCODINGS
 from nengo_mif.neurons import MIF, MIF2
 from nengo_mif.registry import initial_state, threshold
 
@@ -712,8 +713,6 @@ class InputEncoding(tf.keras.layers.Layer):
 
     def __init__(self, kind: str = "analog", seed: int | None = 0, **kwargs):
         super().__init__(**kwargs)
-        from nengo_mif.networks.config import ENCODINGS
-
         if kind not in ENCODINGS:
             raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}; got {kind!r}")
         self.kind, self.seed = kind, seed

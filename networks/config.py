@@ -13,10 +13,8 @@ from dataclasses import dataclass, field, replace
 
 from nengo_mif.networks.data import DATASETS
 
+from nengo_mif.encodings import ENCODINGS
 from nengo_mif.registry import REGISTRY, record
-
-#: input encodings (`nengo_mif.layers.InputEncoding`; kept here so the CLI needs no TensorFlow)
-ENCODINGS = ("analog", "poisson", "bernoulli", "latency")
 
 ENGINES = ("keras", "nengo-dl")
 #: the built-in models (`networks.models.MODELS`; more can be registered there)
