@@ -273,13 +273,20 @@ def markdown(result: dict) -> str:
                 continue
             p = rows.get(f"{neuron}/{mode}/poisson/{hi}")
             lines.append(
-                f"| {spiking} | {mode} | {_pct(rows.get(f'{neuron}/{mode}/rate'))} | {_pct(a)} | "
+                f"| {spiking} | {_mode(mode, runs[f'{neuron}/{mode}'])} "
+                f"| {_pct(rows.get(f'{neuron}/{mode}/rate'))} | {_pct(a)} | "
                 f"{_vs(a, ann)} | {_pct(b)} | {_vs(b, ann)} | "
                 f"{_pct(p)} | {b['spikes_per_image']:,.0f} | {b['synops_per_image']:.3g} | "
                 f"{b['loihi_j']:.3g} | {_settings(a)} | {_settings(b)} | "
                 f"{runs[f'{neuron}/{mode}']['train_seconds']:.0f} |"
             )
     return "\n".join(lines)
+
+
+def _mode(mode: str, run: dict) -> str:
+    """The training mode, with the spike-aware epochs the run actually had."""
+    n = sum(h.get("phase") == "spike-aware" for h in run["history"])
+    return f"{mode} ({_count(n, 'epoch')})" if n else mode
 
 
 def _count(n: int, what: str) -> str:
