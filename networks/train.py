@@ -303,6 +303,7 @@ SPIKE_AWARE = (
 
 def _differences(state: dict, wanted: dict) -> list[str]:
     saved = state["config"]
+    wanted = json.loads(json.dumps(wanted))  # as saved: tuples are lists
     free = RESUMABLE
     if not any(h.get("phase") == "spike-aware" for h in state["history"]):
         free += SPIKE_AWARE

@@ -224,12 +224,17 @@ def test_spike_aware_settings_are_checked(kwargs, match):
 
 
 def test_phases_cannot_go_backwards(tiny_model, tmp_path):
-    cfg = TrainConfig(neuron="lif", epochs=1, spike_aware_epochs=1, n_steps=3, **SMALL)
+    cfg = TrainConfig(
+        neuron="lif", epochs=1, spike_aware_epochs=1, n_steps=3, train_readouts=(2,), **SMALL
+    )
     train(cfg, tmp_path, verbose=False)
+    # settings given as tuples match the lists they were saved as
+    more = train(replace(cfg, spike_aware_epochs=2), tmp_path, resume=True, verbose=False)
+    assert more["epochs_done"] == 3
     with pytest.raises(ConfigError, match="does not continue it"):
         train(replace(cfg, epochs=2), tmp_path, resume=True, verbose=False)
     with pytest.raises(ConfigError, match="n_steps"):  # spike-aware settings now fixed
-        train(replace(cfg, n_steps=5, spike_aware_epochs=2), tmp_path, resume=True, verbose=False)
+        train(replace(cfg, n_steps=5, spike_aware_epochs=3), tmp_path, resume=True, verbose=False)
 
 
 def test_cli_spike_aware_train_tune_evaluate(tmp_path, capsys):
