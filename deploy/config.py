@@ -42,6 +42,10 @@ class DeployConfig:
     max_rate: float = field(
         default=250.0, metadata=_help("ceiling of a mapped LIF's rate in Hz (Loihi: below 1/dt)")
     )
+    seed: int = field(
+        default=0,
+        metadata=_help("seed of the neurons' initial states in the NengoDL comparison"),
+    )
     block_shape: tuple[int, ...] | None = field(
         default=None,
         metadata=_help(
@@ -72,6 +76,7 @@ class DeployConfig:
         if self.readout_steps is not None:
             _check_readout(self.readout_steps, self.n_steps)
         _check_number("max_rate", self.max_rate, 0, low_open=True)
+        _check_number("seed", self.seed, 0, integer=True)
         if self.max_rate >= 1 / self.dt:
             raise ConfigError(
                 f"max_rate must be below 1/dt = {1 / self.dt:g} Hz (Loihi emits "

@@ -130,6 +130,23 @@ def loihi_version(kind: nengo.neurons.NeuronType) -> nengo.neurons.NeuronType:
     raise TypeError(f"Loihi has no direct version of {type(kind).__name__}")
 
 
+def starting_as_nengo(kind: nengo.neurons.NeuronType) -> nengo.neurons.NeuronType:
+    """``kind`` (a Loihi type) drawing its initial voltages as nengo's LIF and spiking ReLU.
+
+    Loihi's types start at zero voltage. NengoDL starts every image afresh, so from
+    zero each neuron that fires less than once per presentation stays silent, while
+    the chip, which cannot reset, starts each image from the voltages the last one
+    left. Measured on a spiking-ReLU MNIST net: 14% in NengoDL from zero, 97% on the
+    emulator. nengo's types, like the trained layers in both engines, start uniform
+    in [0, 1) (in units of the threshold).
+
+    Returns
+    -------
+    kind : LoihiLIF or LoihiSpikingRectifiedLinear
+    """
+    return type(kind)(**_loihi_params(kind), initial_state={"voltage": nengo.dists.Uniform(0, 1)})
+
+
 def loihi_neurons(
     model, trained: str, dt: float, max_rate: float, scale: float, x: np.ndarray
 ) -> LoihiNeurons:

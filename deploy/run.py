@@ -19,7 +19,7 @@ import nengo_loihi
 import numpy as np
 from nengo.exceptions import BuildError
 from nengo_mif.deploy.config import DeployConfig
-from nengo_mif.deploy.mapping import LoihiNeurons, loihi_neurons
+from nengo_mif.deploy.mapping import LoihiNeurons, loihi_neurons, starting_as_nengo
 from nengo_mif.deploy.placement import (
     CORES_PER_CHIP,
     DeployError,
@@ -70,11 +70,12 @@ def build_deployable(run: Run, config: DeployConfig, data: Dataset):
     neurons = loihi_neurons_for(run, model, config, data)
     conv = convert(
         model,
-        neurons.kind,
+        starting_as_nengo(neurons.kind),  # the chip ignores it; NengoDL needs it
         synapse=config.synapse,
         scale_firing_rates=neurons.scale,
         gain_factor=neurons.gain_factor,
         probe_layers="neurons",
+        seed=config.seed,
     )
     fold_constant_inputs(conv.net, inputs=[conv.input])
     placement = place(conv, default_block=config.block_shape)
