@@ -203,6 +203,7 @@ def test_synaptic_operations_do_not_assume_1ms(run_dir):
         (["--block-shape", "0,4,4"], "block_shape sides must be whole numbers >= 1"),
         (["--max-rate", "2000"], "max_rate must be below 1/dt"),
         (["--n-test", "0"], "n_test must be >= 1"),
+        (["--seed", "-1"], "seed must be >= 0"),
         (["--block-shape", "1,1,1"], "layer 'conv1' alone has 9216 blocks"),
         (["--block-shape", "4,4"], "block shape (4, 4) does not fit"),
     ],
