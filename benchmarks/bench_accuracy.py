@@ -61,6 +61,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--n-test", type=int, help="test images (default: all)")
     p.add_argument("--steps", type=int, nargs="+", default=[10, 30])
     p.add_argument("--poisson", nargs="*", default=["lif", "mif"], help="also Poisson input")
+    p.add_argument(
+        "--modes", nargs="+", choices=MODES, default=list(MODES), help="which rows to measure"
+    )
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--out-dir", default="benchmarks/results/accuracy")
     p.add_argument(
@@ -139,7 +142,7 @@ def _measure(args, result: dict, result_path: Path) -> None:
             _train(aware, aware_dir)
         data = run.data
         for mode, run_dir in zip(MODES, (rate_dir, aware_dir)):
-            if not (run_dir / checkpoint.STATE).exists():
+            if mode not in args.modes or not (run_dir / checkpoint.STATE).exists():
                 continue
             state = checkpoint.load_state(run_dir)
             runs[f"{neuron}/{mode}"] = dict(
