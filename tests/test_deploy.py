@@ -20,6 +20,9 @@ from nengo_mif import MIF, MIF2
 def test_lif_mapping_fits(neuron):
     m = fit_lif(neuron, u_max=2.0)
     assert m.rms_error < 0.08
+    assert m.gain >= 1  # not squeezed into a narrow band above threshold
+    tight = fit_lif(neuron, u_max=2.0, min_gain=0)
+    assert tight.rms_error <= m.rms_error
     assert 0 < m.tau_rc and 0 <= m.tau_ref
     u = np.linspace(0, 2.0, 50)
     lif = m.neuron()
