@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label
+from nengo_mif.networks.config import MODEL_NAMES, EvalConfig, TrainConfig, synapse_label
 from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.run import Run
 from nengo_mif.networks.train import train
@@ -43,6 +43,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--dataset", default="mnist-5k")
     p.add_argument("--data-dir")
     p.add_argument("--neurons", nargs="+", default=["relu", "lif", "mif", "mif2"])
+    p.add_argument("--model", default="mnist_cnn", choices=MODEL_NAMES)
     p.add_argument("--epochs", type=int, default=15, help="rate epochs")
     p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts, pixels")
     p.add_argument("--flip", action="store_true", help="augmentation: random left-right flips")
@@ -110,6 +111,7 @@ def _measure(args, result: dict, result_path: Path) -> None:
         cfg = TrainConfig(
             dataset=args.dataset,
             data_dir=data_dir,
+            model=args.model,
             neuron=neuron,
             epochs=args.epochs,
             max_train=args.max_train,
@@ -234,7 +236,7 @@ def markdown(result: dict) -> str:
     n_test = next(iter(rows.values()))["n_test"] if rows else 0
     arg = result["args"]
     recipe = (
-        f"Recipe: {_count(arg['epochs'], 'rate epoch')} (shift {arg.get('shift', 0)} px"
+        f"Recipe: {arg.get('model', 'mnist_cnn')}, {_count(arg['epochs'], 'rate epoch')} (shift {arg.get('shift', 0)} px"
         + (", flips" if arg.get("flip") else "")
         + "); "
         f"{_count(arg['spike_aware_epochs'], 'spike-aware epoch')} at {arg['train_steps']} "

@@ -238,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
         "store them in the run (evaluate, deploy and export use them)",
     )
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--synapses", type=float, nargs="+", default=[0.005, 0.01])
+    p.add_argument(
+        "--synapses", type=float, nargs="+", help="seconds (default: 0.001 0.002 0.005 0.01)"
+    )
     p.add_argument("--scales", type=float, nargs="+", help="default: per type")
     p.add_argument("--readout", type=int, nargs="+", default=[1], help="readout windows K")
     p.add_argument("--n-val", type=int, help="validation images (default: all held out)")

@@ -18,7 +18,7 @@ from nengo_mif.registry import REGISTRY, record
 
 ENGINES = ("keras", "nengo-dl")
 #: the built-in models (`networks.models.MODELS`; more can be registered there)
-MODEL_NAMES = ("mnist_cnn", "cifar_cnn", "cifar_deep")
+MODEL_NAMES = ("mnist_cnn", "mnist_cnn_wide", "cifar_cnn", "cifar_deep")
 
 
 class ConfigError(ValueError):

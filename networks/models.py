@@ -19,20 +19,33 @@ tf = import_tensorflow()
 layers = tf.keras.layers
 
 
-def mnist_cnn(input_shape=(28, 28, 1), n_classes=10) -> tf.keras.Model:
+def mnist_cnn(input_shape=(28, 28, 1), n_classes=10, width=1) -> tf.keras.Model:
     """The reference net: Conv 32 - 64 (stride 2) - 128 (stride 2), 3x3, Dense 10.
+
+    ``width`` multiplies every convolution's channels (`mnist_cnn_wide`: 2, for
+    Fashion-MNIST, where the reference net underfits: 91% training accuracy).
 
     Returns
     -------
     model : tf.keras.Model
     """
     inp = tf.keras.Input(input_shape, name="input")
-    x = layers.Conv2D(32, 3, activation=tf.nn.relu, name="conv0")(inp)
-    x = layers.Conv2D(64, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
-    x = layers.Conv2D(128, 3, strides=2, activation=tf.nn.relu, name="conv2")(x)
+    x = layers.Conv2D(32 * width, 3, activation=tf.nn.relu, name="conv0")(inp)
+    x = layers.Conv2D(64 * width, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
+    x = layers.Conv2D(128 * width, 3, strides=2, activation=tf.nn.relu, name="conv2")(x)
     x = layers.Flatten(name="flatten")(x)
     out = layers.Dense(n_classes, name="output")(x)
-    return tf.keras.Model(inp, out, name="mnist_cnn")
+    return tf.keras.Model(inp, out, name="mnist_cnn" if width == 1 else f"mnist_cnn_x{width}")
+
+
+def mnist_cnn_wide(input_shape=(28, 28, 1), n_classes=10) -> tf.keras.Model:
+    """The reference net with twice the channels: Conv 64 - 128 - 256, Dense 10.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
+    return mnist_cnn(input_shape, n_classes, width=2)
 
 
 def _conv_bn(x, filters, strides, name):
@@ -80,6 +93,7 @@ def cifar_deep(input_shape=(32, 32, 3), n_classes=10, dropout=0.3) -> tf.keras.M
 
 MODELS: dict[str, Callable[..., tf.keras.Model]] = {
     "mnist_cnn": mnist_cnn,
+    "mnist_cnn_wide": mnist_cnn_wide,
     "cifar_cnn": cifar_cnn,
     "cifar_deep": cifar_deep,
 }
