@@ -65,6 +65,13 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--modes", nargs="+", choices=MODES, default=list(MODES), help="which rows to measure"
     )
+    p.add_argument(
+        "--retune",
+        action="store_true",
+        help="choose the settings on validation again (after the tuning grid changed) and "
+        "measure the rows of --neurons and --modes again; trained runs are kept (an "
+        "interrupted --retune resumes without it)",
+    )
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--out-dir", default="benchmarks/results/accuracy")
     p.add_argument(
@@ -87,6 +94,8 @@ def main(argv=None) -> dict:
             raise SystemExit(f"--report-only: no results in {result_path}; run the benchmark")
         result["args"]["neurons"] = args.neurons
     else:
+        if args.retune:
+            _forget(result, args)
         result.update(args=dict(vars(args)), dataset=args.dataset)
         _measure(args, result, result_path)
     table = markdown(result)
@@ -123,8 +132,12 @@ def _measure(args, result: dict, result_path: Path) -> None:
         rate_dir, aware_dir = out / neuron / "rate", out / neuron / "spike-aware"
         _train(cfg, rate_dir)
         run = Run.open(rate_dir)
-        if not chosen_on_validation(run.state):
+        pending = result.setdefault("retune", [])
+        if not chosen_on_validation(run.state) or neuron in pending:
             tune(rate_dir, n_val=args.n_val, config=EvalConfig(n_steps=max(args.steps)))
+            if neuron in pending:
+                pending.remove(neuron)
+            save()
             run = Run.open(rate_dir)
         settings = run.state["settings"]
         print(f"{neuron}: chosen on validation: {_settings_text(settings)}", flush=True)
@@ -190,6 +203,20 @@ def _measure(args, result: dict, result_path: Path) -> None:
                 save()
         result["test_source"] = data.test_source
         save()
+
+
+def _forget(result: dict, args: argparse.Namespace) -> None:
+    """Drop the rows of ``--neurons`` x ``--modes``; their rate runs are tuned anew.
+
+    An interrupted ``--retune`` resumes without ``--retune`` (with it, it starts over).
+    """
+    rows = result.get("rows", {})
+    for key in list(rows):
+        neuron, mode = key.split("/")[:2]
+        if neuron in args.neurons and mode in args.modes:
+            del rows[key]
+    if "rate-trained" in args.modes:
+        result["retune"] = sorted(set(result.get("retune", [])) | set(args.neurons))
 
 
 def _train(cfg: TrainConfig, run_dir: Path) -> None:
