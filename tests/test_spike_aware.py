@@ -187,6 +187,18 @@ def test_tune_chooses_on_validation_and_evaluate_uses_it(tiny_model, tmp_path):
         tune(tmp_path / "noval")
 
 
+def test_tune_sweeps_short_synapses_and_high_relu_scales(tiny_model, tmp_path):
+    """The default grid reaches what 10-step presentations need (1 ms; ReLU x30)."""
+    from nengo_mif.networks.tune import SYNAPSES, default_scales
+
+    train(TrainConfig(neuron="relu", epochs=1, validation=100, **SMALL), tmp_path, verbose=False)
+    settings = tune(tmp_path, n_val=20, config=EvalConfig(n_steps=3))
+    swept = {(s["synapse"], s["scale_firing_rates"]) for s in settings["sweep"]}
+    assert swept == {(t, k) for t in SYNAPSES for k in default_scales("relu")}
+    assert min(SYNAPSES) <= 0.001 and max(default_scales("relu")) >= 30
+    assert max(default_scales("lif")) == 3.0  # LIF saturates: higher scales do not help
+
+
 def test_readout_averages_the_last_k_steps():
     out = np.arange(12, dtype=float).reshape(1, 6, 2)
     r = readout(out, 3)
