@@ -28,7 +28,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.config import MODEL_NAMES, EvalConfig, TrainConfig, synapse_label
+from nengo_mif.networks.config import (
+    LR_SCHEDULES,
+    MODEL_NAMES,
+    EvalConfig,
+    TrainConfig,
+    synapse_label,
+)
 from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.run import Run
 from nengo_mif.networks.train import train
@@ -48,6 +54,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=15, help="rate epochs")
     p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts, pixels")
     p.add_argument("--flip", action="store_true", help="augmentation: random left-right flips")
+    p.add_argument("--lr-schedule", default="constant", choices=LR_SCHEDULES)
     p.add_argument("--spike-aware-epochs", type=int, default=2)
     p.add_argument("--spike-aware-learning-rate", type=float, help="default: Adam's 1e-3")
     p.add_argument(
@@ -128,6 +135,7 @@ def _measure(args, result: dict, result_path: Path) -> None:
             max_train=args.max_train,
             shift=args.shift,
             flip=args.flip,
+            lr_schedule=args.lr_schedule,
             validation=args.validation,
             batch_size=args.batch_size,
         )
@@ -285,6 +293,7 @@ def markdown(result: dict) -> str:
     recipe = (
         f"Recipe: {arg.get('model', 'mnist_cnn')}, {_count(arg['epochs'], 'rate epoch')} (shift {arg.get('shift', 0)} px"
         + (", flips" if arg.get("flip") else "")
+        + (", cosine learning rate" if arg.get("lr_schedule") == "cosine" else "")
         + "); "
         f"{_count(arg['spike_aware_epochs'], 'spike-aware epoch')} at {arg['train_steps']} "
         "steps, "

@@ -17,6 +17,7 @@ from nengo_mif.encodings import ENCODINGS
 from nengo_mif.registry import REGISTRY, record
 
 ENGINES = ("keras", "nengo-dl")
+LR_SCHEDULES = ("constant", "cosine")
 #: the built-in models (`networks.models.MODELS`; more can be registered there)
 MODEL_NAMES = ("mnist_cnn", "mnist_cnn_wide", "cifar_cnn", "cifar_deep")
 
@@ -125,6 +126,14 @@ class TrainConfig:
             "fine-tuning a rate-trained net wants a lower one"
         ),
     )
+    lr_schedule: str = field(
+        default="constant",
+        metadata=_help(
+            "the learning rate over each phase's epochs: constant, or cosine (from the "
+            "phase's rate down toward 0 at its last epoch)",
+            choices=LR_SCHEDULES,
+        ),
+    )
     smoothing: float | None = field(
         default=0.01,
         metadata=_help("rate-curve smoothing at threshold (NengoDL's lif_smoothing; 0: none)"),
@@ -200,6 +209,7 @@ class TrainConfig:
             low_open=True,
             optional=True,
         )
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.smoothing == 0:
             self.smoothing = None
         _check_number("smoothing", self.smoothing, 0, low_open=True, optional=True)
@@ -227,6 +237,28 @@ class TrainConfig:
             + ["spike-aware"] * self.spike_aware_epochs
             + ["loihi"] * self.loihi_epochs
         )
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of (zero-based) ``epoch`` under ``lr_schedule``.
+
+        Cosine: ``lr * (1 + cos(pi * i / n)) / 2`` for the ``i``-th of the phase's ``n``
+        epochs, so every phase (rate, spike-aware, Loihi) anneals from its own rate.
+
+        Returns
+        -------
+        learning_rate : float
+        """
+        phases = self.phases()
+        phase = phases[epoch]
+        base = (
+            self.spike_aware_learning_rate or self.learning_rate
+            if phase == "spike-aware"
+            else self.learning_rate
+        )
+        if self.lr_schedule == "constant":
+            return base
+        first = phases.index(phase)
+        return base * (1 + math.cos(math.pi * (epoch - first) / phases.count(phase))) / 2
 
 
 def _check_readout(readout_steps, n_steps) -> None:

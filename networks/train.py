@@ -409,6 +409,8 @@ def train(
                     # a new phase starts with a fresh optimizer, resumed or not
                     _restore_optimizer(fit, arrays)
                 arrays = None
+            learning_rate = config.learning_rate_at(epoch)
+            fit.optimizer.learning_rate.assign(learning_rate)
             start = time.perf_counter()
             try:
                 seed = config.seed * 100_003 + epoch
@@ -442,6 +444,7 @@ def train(
                     seconds=seconds,
                     loss=loss,
                     train_accuracy=accuracy,
+                    learning_rate=learning_rate,
                 )
             )
             state["epochs_done"] = epoch + 1

@@ -1,12 +1,13 @@
 """Models, conversion, training with checkpoints, spiking evaluation, CLI."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.config import MODEL_NAMES, TrainConfig
+from nengo_mif.networks.config import LR_SCHEDULES, MODEL_NAMES, TrainConfig
 from nengo_mif.networks.models import (
     MODELS,
     cifar_cnn,
@@ -78,6 +79,26 @@ def test_resume_and_determinism(tmp_path):
     _, b = checkpoint.load_params(tmp_path / "b")
     assert again["history"][0]["loss"] == first["history"][0]["loss"]
     assert sorted(a) == sorted(b)
+
+
+def test_cosine_learning_rate_anneals_each_phase(tmp_path):
+    cfg = small(epochs=4, spike_aware_epochs=2, spike_aware_learning_rate=1e-4)
+    cosine = replace(cfg, lr_schedule="cosine")
+    assert [cfg.learning_rate_at(e) for e in range(6)] == [1e-3] * 4 + [1e-4] * 2
+    np.testing.assert_allclose(
+        [cosine.learning_rate_at(e) for e in range(6)],
+        [1e-3, 8.535534e-4, 5e-4, 1.464466e-4, 1e-4, 5e-5],
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="lr_schedule must be one of constant, cosine"):
+        small(lr_schedule="step")
+    # the optimizer steps with the scheduled rate: the same first epoch, then not
+    runs = [
+        train(small(epochs=2, lr_schedule=s), tmp_path / s, verbose=False) for s in LR_SCHEDULES
+    ]
+    (c0, c1), (k0, k1) = (r["history"] for r in runs)
+    assert [h["learning_rate"] for h in (k0, k1)] == [1e-3, 5e-4]
+    assert c0["loss"] == k0["loss"] and c1["loss"] != k1["loss"]
 
 
 @pytest.mark.slow
