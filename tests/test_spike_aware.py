@@ -12,7 +12,7 @@ from nengo_mif.networks.engine import spiking_model
 from nengo_mif.networks.evaluate import evaluate, readout
 from nengo_mif.networks.run import Run
 from nengo_mif.networks.train import SpikeAwareFit, TrainingInterrupted, train
-from nengo_mif.networks.tune import tune
+from nengo_mif.networks.tune import SYNAPSES, default_scales, tune
 from test_engine import assert_spikes_equal_nengo_dl, small_net
 
 from nengo_mif.layers import InputEncoding, SpikingActivation
@@ -189,8 +189,6 @@ def test_tune_chooses_on_validation_and_evaluate_uses_it(tiny_model, tmp_path):
 
 def test_tune_sweeps_short_synapses_and_high_relu_scales(tiny_model, tmp_path):
     """The default grid reaches what 10-step presentations need (1 ms; ReLU x30)."""
-    from nengo_mif.networks.tune import SYNAPSES, default_scales
-
     train(TrainConfig(neuron="relu", epochs=1, validation=100, **SMALL), tmp_path, verbose=False)
     settings = tune(tmp_path, n_val=20, config=EvalConfig(n_steps=3))
     swept = {(s["synapse"], s["scale_firing_rates"]) for s in settings["sweep"]}
@@ -345,7 +343,8 @@ def test_compare_uses_settings_chosen_on_validation(tmp_path):
     common += ["--validation", "100", "--n-test", "50", "--n-steps", "6"]
     assert main([*common, "--out-dir", str(tmp_path / "a")]) == 0
     settings = Run.open(tmp_path / "a" / "lif").state["settings"]
-    assert settings["source"].startswith("validation") and len(settings["sweep"]) == 6
+    grid = len(SYNAPSES) * len(default_scales("lif"))  # the default grid
+    assert settings["source"].startswith("validation") and len(settings["sweep"]) == grid
     row = json.loads((tmp_path / "a" / "compare.json").read_text())["rows"][0]["spiking"]
     assert (row["synapse"], row["scale_firing_rates"]) == (
         settings["synapse"],
