@@ -206,19 +206,19 @@ def _measure(args, result: dict, result_path: Path) -> None:
                     )
                     settings = best
                 kept = stale.pop(key, None)
-                if kept is not None and _same_settings(kept, settings, neuron):
-                    rows[key] = kept  # re-tuned to the same settings: the same measurement
-                    print(f"{key}: settings unchanged, row kept", flush=True)
+                if kept is not None and _same_measurement(kept, state, settings, neuron):
+                    rows[key] = kept  # the same weights, re-tuned to the same settings
+                    print(f"{key}: same weights and settings, row kept", flush=True)
                     save()
                     continue
                 report = evaluate(run_dir, config, data, progress=False)
-                rows[key] = _row(report, time.perf_counter() - start)
+                rows[key] = _row(report, time.perf_counter() - start, state)
                 print(f"{key}: {rows[key]['accuracy']:.4f}", flush=True)
                 save()
             stale.pop(f"{neuron}/{mode}/rate", None)  # cheap: always measured again
             if f"{neuron}/{mode}/rate" not in rows:  # the same weights as a rate net
                 rate = evaluate(run_dir, EvalConfig(mode="rate", n_test=None), data, progress=False)
-                rows[f"{neuron}/{mode}/rate"] = _row(rate, 0.0)
+                rows[f"{neuron}/{mode}/rate"] = _row(rate, 0.0, state)
                 save()
         result["test_source"] = data.test_source
         save()
@@ -227,7 +227,7 @@ def _measure(args, result: dict, result_path: Path) -> None:
 def _forget(result: dict, args: argparse.Namespace) -> None:
     """Set aside the rows of ``--neurons`` x ``--modes``; their rate runs are tuned anew.
 
-    A row whose settings the new choice repeats is kept rather than measured again. An
+    A row whose weights and settings come out the same is kept, not measured again. An
     interrupted ``--retune`` resumes without ``--retune`` (with it, it starts over).
     """
     rows, stale = result.get("rows", {}), result.setdefault("stale", {})
@@ -239,11 +239,21 @@ def _forget(result: dict, args: argparse.Namespace) -> None:
         result["retune"] = sorted(set(result.get("retune", [])) | set(args.neurons))
 
 
-def _same_settings(row: dict, settings: dict, neuron: str) -> bool:
-    """Whether a measured row ran with these (tuned or stored) settings."""
+def _trained(state: dict) -> list:
+    """What identifies a run's weights: its finished epochs and their last loss."""
+    return [state["epochs_done"], state["history"][-1]["loss"]]
+
+
+def _same_measurement(row: dict, state: dict, settings: dict, neuron: str) -> bool:
+    """Whether a measured row ran these weights with these (tuned or stored) settings.
+
+    Rows from before the weights were recorded are matched on their settings alone.
+    """
     scale = settings.get("scale_firing_rates", 1.0) * record(neuron).spiking_scale
-    return row["synapse"] == settings.get("synapse") and math.isclose(
-        row["scale_firing_rates"], scale
+    return (
+        row.get("trained", _trained(state)) == _trained(state)
+        and row["synapse"] == settings.get("synapse")
+        and math.isclose(row["scale_firing_rates"], scale)
     )
 
 
@@ -261,8 +271,9 @@ def _settings_text(settings: dict) -> str:
     )
 
 
-def _row(report: dict, seconds: float) -> dict:
+def _row(report: dict, seconds: float, state: dict) -> dict:
     return dict(
+        trained=_trained(state),
         accuracy=report["accuracy"],
         accuracy_per_step=report["accuracy_per_step"],
         n_test=report["n_test"],
