@@ -33,6 +33,7 @@ from nengo_mif.networks.config import (
     MODEL_NAMES,
     EvalConfig,
     TrainConfig,
+    for_run,
     synapse_label,
 )
 from nengo_mif.networks.evaluate import evaluate
@@ -189,7 +190,6 @@ def _measure(args, result: dict, result_path: Path) -> None:
                     batch_size=args.batch_size,
                     encoding=encoding,
                 )
-                settings = state.get("settings") or {}
                 if n_steps != max(args.steps):
                     # a shorter presentation gets its own settings, chosen on validation
                     best = tune(
@@ -204,9 +204,8 @@ def _measure(args, result: dict, result_path: Path) -> None:
                         synapse=best["synapse"],
                         scale_firing_rates=best["scale_firing_rates"],
                     )
-                    settings = best
                 kept = stale.pop(key, None)
-                if kept is not None and _same_measurement(kept, state, settings, neuron):
+                if kept is not None and _same_measurement(kept, state, config, neuron):
                     rows[key] = kept  # the same weights, re-tuned to the same settings
                     print(f"{key}: same weights and settings, row kept", flush=True)
                     save()
@@ -244,15 +243,16 @@ def _trained(state: dict) -> list:
     return [state["epochs_done"], state["history"][-1]["loss"]]
 
 
-def _same_measurement(row: dict, state: dict, settings: dict, neuron: str) -> bool:
-    """Whether a measured row ran these weights with these (tuned or stored) settings.
+def _same_measurement(row: dict, state: dict, config: EvalConfig, neuron: str) -> bool:
+    """Whether a measured row ran these weights with ``config``, as `evaluate` resolves it.
 
     Rows from before the weights were recorded are matched on their settings alone.
     """
-    scale = settings.get("scale_firing_rates", 1.0) * record(neuron).spiking_scale
+    config = for_run(config, state.get("settings", {}))
+    scale = config.scale_firing_rates * record(neuron).spiking_scale
     return (
         row.get("trained", _trained(state)) == _trained(state)
-        and row["synapse"] == settings.get("synapse")
+        and row["synapse"] == config.synapse
         and math.isclose(row["scale_firing_rates"], scale)
     )
 
@@ -302,7 +302,8 @@ def markdown(result: dict) -> str:
     n_test = next(iter(rows.values()))["n_test"] if rows else 0
     arg = result["args"]
     recipe = (
-        f"Recipe: {arg.get('model', 'mnist_cnn')}, {_count(arg['epochs'], 'rate epoch')} (shift {arg.get('shift', 0)} px"
+        f"Recipe: {arg.get('model', 'mnist_cnn')}, {_count(arg['epochs'], 'rate epoch')} "
+        f"(shift {arg.get('shift', 0)} px"
         + (", flips" if arg.get("flip") else "")
         + (", cosine learning rate" if arg.get("lr_schedule") == "cosine" else "")
         + "); "

@@ -191,7 +191,7 @@ def cmd_export(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from nengo_mif.deploy.config import DeployConfig
-    from nengo_mif.networks.config import EvalConfig, TrainConfig, neuron_names
+    from nengo_mif.networks.config import TUNE_SYNAPSES, EvalConfig, TrainConfig, neuron_names
     from nengo_mif.registry import trained_types
 
     parser = argparse.ArgumentParser(prog="nengo-mif", description=__doc__.split("\n")[0])
@@ -239,7 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-dir", required=True)
     p.add_argument(
-        "--synapses", type=float, nargs="+", help="seconds (default: 0.001 0.002 0.005 0.01)"
+        "--synapses",
+        type=float,
+        nargs="+",
+        help=f"seconds (default: {' '.join(map(str, TUNE_SYNAPSES))})",
     )
     p.add_argument("--scales", type=float, nargs="+", help="default: per type")
     p.add_argument("--readout", type=int, nargs="+", default=[1], help="readout windows K")

@@ -18,6 +18,8 @@ from nengo_mif.registry import REGISTRY, record
 
 ENGINES = ("keras", "nengo-dl")
 LR_SCHEDULES = ("constant", "cosine")
+#: the synapses `tune` sweeps by default: short presentations need short ones (10 steps)
+TUNE_SYNAPSES = (0.001, 0.002, 0.005, 0.01)
 #: the built-in models (`networks.models.MODELS`; more can be registered there)
 MODEL_NAMES = ("mnist_cnn", "mnist_cnn_wide", "cifar_cnn", "cifar_deep")
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.config import ConfigError, EvalConfig
+from nengo_mif.networks.config import TUNE_SYNAPSES, ConfigError, EvalConfig
 from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.run import Run, validation_data
 
@@ -31,10 +31,6 @@ def chosen_on_validation(state: dict) -> bool:
     tuned : bool
     """
     return state.get("settings", {}).get("source", "").startswith("validation")
-
-
-#: the synapses swept by default: short presentations need short ones (10 steps)
-SYNAPSES = (0.001, 0.002, 0.005, 0.01)
 
 
 def default_scales(neuron: str) -> tuple[float, ...]:
@@ -67,7 +63,7 @@ def tune(
     run_dir : str or Path
         A run trained with ``validation > 0`` (held-out training images).
     synapses, scales, readout_steps : sequences
-        The grid (defaults: `SYNAPSES`, `default_scales`).
+        The grid (defaults: `config.TUNE_SYNAPSES`, `default_scales`).
     n_val : int or None
         Validation images per grid point (default: all held out).
     config : EvalConfig or None
@@ -94,7 +90,7 @@ def tune(
     base = replace(config, n_test=n_val, mode="spiking")
     sweep = []
     for synapse, scale, k in itertools.product(
-        synapses or SYNAPSES, scales or default_scales(run.config.neuron), readout_steps
+        synapses or TUNE_SYNAPSES, scales or default_scales(run.config.neuron), readout_steps
     ):
         trial = replace(base, synapse=synapse, scale_firing_rates=scale, readout_steps=k)
         report = evaluate(run, trial, val, progress=False)

@@ -7,12 +7,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import tensorflow as tf
-from nengo_mif.networks.config import ConfigError, EvalConfig, TrainConfig, for_run
+from nengo_mif.networks.config import (
+    TUNE_SYNAPSES,
+    ConfigError,
+    EvalConfig,
+    TrainConfig,
+    for_run,
+)
 from nengo_mif.networks.engine import spiking_model
 from nengo_mif.networks.evaluate import evaluate, readout
 from nengo_mif.networks.run import Run
 from nengo_mif.networks.train import SpikeAwareFit, TrainingInterrupted, train
-from nengo_mif.networks.tune import SYNAPSES, default_scales, tune
+from nengo_mif.networks.tune import default_scales, tune
 from test_engine import assert_spikes_equal_nengo_dl, small_net
 
 from nengo_mif.layers import InputEncoding, SpikingActivation
@@ -192,8 +198,8 @@ def test_tune_sweeps_short_synapses_and_high_relu_scales(tiny_model, tmp_path):
     train(TrainConfig(neuron="relu", epochs=1, validation=100, **SMALL), tmp_path, verbose=False)
     settings = tune(tmp_path, n_val=20, config=EvalConfig(n_steps=3))
     swept = {(s["synapse"], s["scale_firing_rates"]) for s in settings["sweep"]}
-    assert swept == {(t, k) for t in SYNAPSES for k in default_scales("relu")}
-    assert min(SYNAPSES) <= 0.001 and max(default_scales("relu")) >= 30
+    assert swept == {(t, k) for t in TUNE_SYNAPSES for k in default_scales("relu")}
+    assert min(TUNE_SYNAPSES) <= 0.001 and max(default_scales("relu")) >= 30
     assert max(default_scales("lif")) == 3.0  # LIF saturates: higher scales do not help
 
 
@@ -343,7 +349,7 @@ def test_compare_uses_settings_chosen_on_validation(tmp_path):
     common += ["--validation", "100", "--n-test", "50", "--n-steps", "6"]
     assert main([*common, "--out-dir", str(tmp_path / "a")]) == 0
     settings = Run.open(tmp_path / "a" / "lif").state["settings"]
-    grid = len(SYNAPSES) * len(default_scales("lif"))  # the default grid
+    grid = len(TUNE_SYNAPSES) * len(default_scales("lif"))  # the default grid
     assert settings["source"].startswith("validation") and len(settings["sweep"]) == grid
     row = json.loads((tmp_path / "a" / "compare.json").read_text())["rows"][0]["spiking"]
     assert (row["synapse"], row["scale_firing_rates"]) == (
