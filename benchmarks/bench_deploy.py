@@ -22,6 +22,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+from nengo_mif.deploy import LOIHI
 from nengo_mif.deploy.config import DeployConfig
 from nengo_mif.deploy.run import deploy, format_report
 from nengo_mif.networks.config import EvalConfig
@@ -109,6 +110,7 @@ def main(argv=None) -> dict:
                 tuned,
                 resume=True,
                 verbose=False,
+                loihi=LOIHI,
             )
             row = measure(tuned, args, f"+{args.loihi_epochs} Loihi epochs")
             row["fine_tune_seconds"] = time.perf_counter() - start

@@ -54,10 +54,11 @@ def _timed(fn, repeats: int = 1) -> float:
 def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict:
     """One measurement (runs in its own process)."""
     import numpy as np
+    from nengo_mif.engines import engine as get_engine
+    from nengo_mif.keras.maths import tf
     from nengo_mif.networks.config import TrainConfig
     from nengo_mif.networks.models import mnist_cnn
 
-    from nengo_mif.layers import tf
     from nengo_mif.registry import neuron_type, record
 
     x, y, x_test = _data(n_train, n_infer)
@@ -72,10 +73,8 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
             )
             seconds = _timed(lambda: model.fit(x, y, batch_size=50, epochs=1, verbose=0), repeats=3)
         else:
-            from nengo_mif.networks.train import KerasFit, NengoDLFit
-
-            fit = (KerasFit if engine == "keras" else NengoDLFit)(
-                model, TrainConfig(neuron=neuron, engine=engine)
+            fit = get_engine(engine).fit_rate(
+                model, neuron_type(neuron), TrainConfig(neuron=neuron, engine=engine)
             )
             seconds = _timed(lambda: fit.fit_epoch(x, y), repeats=3)
         n_items = len(x)
@@ -107,14 +106,14 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
                     ]
                 )
         elif engine == "keras":
-            from nengo_mif.networks.engine import spiking_model
+            from nengo_mif.keras.convert import spiking_model
 
             rec = record(neuron)
             net = spiking_model(model, neuron_type(rec.spiking), n_steps, scale=rec.spiking_scale)
             seconds = _timed(lambda: net.predict(x_test, n_steps, 50), repeats=2)
         else:  # the package's NengoDL path, simulator built once (as the Converter row)
             import nengo_dl
-            from nengo_mif.networks.conversion import convert
+            from nengo_mif.dl.conversion import convert
 
             rec = record(neuron)
             conv = convert(

@@ -2,3 +2,7 @@
 
 Installed as ``nengo_mif.deploy``.
 """
+
+from nengo_mif.deploy.training import LOIHI
+
+__all__ = ["LOIHI"]

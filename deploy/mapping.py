@@ -17,7 +17,7 @@ import nengo
 import numpy as np
 from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear, loihi_rates
 
-from nengo_mif.registry import loihi_types
+from nengo_mif.registry import loihi_types, spiking_counterpart
 
 #: types a fitted Loihi LIF stands in for, and types Loihi runs as they are (registry)
 MAPPABLE = loihi_types("fitted")
@@ -67,19 +67,6 @@ class LoihiNeurons:
     scale: float
     gain_factor: float = 1.0
     mapping: LIFMapping | None = None
-
-    def training_neuron(self) -> tuple[nengo.neurons.NeuronType, float]:
-        """The type and scale that give `engine.rate_model` these neurons' rate curves.
-
-        Returns
-        -------
-        neuron, scale : nengo.neurons.NeuronType, float
-        """
-        # the rate layers divide the amplitude by their scale; the gain factor is not
-        # part of the firing-rate scale, so the amplitude carries it back
-        k = self.gain_factor
-        params = {**_loihi_params(self.kind), "amplitude": self.kind.amplitude * k}
-        return type(self.kind)(**params), self.scale * k
 
     def as_dict(self) -> dict:
         """JSON-ready values (stored in a run fine-tuned for Loihi).
@@ -159,11 +146,7 @@ def loihi_neurons(
     -------
     neurons : LoihiNeurons
     """
-    from nengo_mif.registry import neuron_type, record
-
-    rec = record(trained)
-    kind = neuron_type(rec.spiking)
-    scale = scale * rec.spiking_scale
+    kind, scale = spiking_counterpart(trained, scale)
     if not isinstance(kind, MAPPABLE):
         return LoihiNeurons(loihi_version(kind), scale)
     outputs = _layer_outputs(model, kind, x, scale)
@@ -173,7 +156,7 @@ def loihi_neurons(
 
 def _layer_outputs(model, kind, x: np.ndarray, scale: float) -> np.ndarray:
     """Outputs ``amplitude * r(J)`` of every neuron layer on some images (operating range)."""
-    from nengo_mif.networks.engine import rate_outputs
+    from nengo_mif.keras.convert import rate_outputs
 
     _, layers = rate_outputs(model, kind, x, scale=scale)
     # the layers emit amplitude / scale * r(J); the mapping fits amplitude * r(J)

@@ -27,13 +27,12 @@ from pathlib import Path
 import nengo
 import numpy as np
 
-from nengo_mif.layers import tf
+from nengo_mif._quiet import import_tensorflow
+from nengo_mif.exceptions import NIRExportError
+
+tf = import_tensorflow()
 
 layers = tf.keras.layers
-
-
-class NIRExportError(ValueError):
-    """The network has a layer NIR export cannot express; the message names it."""
 
 
 def _padding(layer) -> int | tuple[int, int]:
@@ -116,8 +115,9 @@ def to_nir(
     graph : nir.NIRGraph
     """
     import nir
-    from nengo_mif.networks.engine import RESHAPE, _activation, chain, synapse_for
 
+    from nengo_mif.engines import synapse_for
+    from nengo_mif.keras.convert import RESHAPE, activation_kind, chain
     from nengo_mif.registry import threshold
 
     gain = scale * gain_factor
@@ -128,7 +128,7 @@ def to_nir(
     for layer in reversed(chain(model)):
         if not isinstance(layer, RESHAPE) and not isinstance(layer, layers.Activation):
             after = layer.name
-        if _activation(layer) == "relu":
+        if activation_kind(layer) == "relu":
             receivers[layer.name] = after
     edges = []
     last, weight_in, flat_from = "input", 1.0, None
@@ -149,7 +149,7 @@ def to_nir(
         weight_in = amplitude
 
     for layer in chain(model):
-        relu = _activation(layer) == "relu"
+        relu = activation_kind(layer) == "relu"
         if isinstance(layer, layers.Activation):
             if relu:
                 neurons(layer.name, layer.output_shape[1:])

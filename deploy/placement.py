@@ -20,11 +20,9 @@ import numpy as np
 from nengo.utils.numpy import is_array_like
 from nengo_loihi.block import MAX_COMPARTMENTS
 from nengo_mif.deploy.mapping import DIRECT
-from nengo_mif.networks.conversion import neuron_layers
 
-
-class DeployError(ValueError):
-    """The network cannot be placed on Loihi as asked; the message says what to change."""
+from nengo_mif.dl.conversion import neuron_layers
+from nengo_mif.exceptions import DeployError
 
 
 def _transform_matrix(conn: nengo.Connection) -> np.ndarray:

@@ -29,12 +29,12 @@ from nengo_mif.deploy.placement import (
 )
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import for_run
-from nengo_mif.networks.conversion import convert, flat, predict_batches
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.evaluate import readout
 from nengo_mif.networks.run import Run
 
 from nengo_mif._quiet import progress_bar
+from nengo_mif.dl.conversion import convert, flat, predict_batches
 
 log = logging.getLogger(__name__)
 

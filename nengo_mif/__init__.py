@@ -1,10 +1,10 @@
 """nengo-mif: memristive integrate-and-fire neurons for Nengo, NengoDL and Loihi.
 
 Importing the package loads nengo core only; the NengoDL builders register when
-NengoDL is imported, and the Keras engine (`nengo_mif.layers`) loads TensorFlow.
+NengoDL is imported, and the Keras engine (`nengo_mif.keras`) loads TensorFlow.
 """
 
-from nengo_mif import _dl_hook
+from nengo_mif.dl import hook as _dl_hook
 from nengo_mif.neurons import LIF, MIF, MIF2, circuit_lif
 from nengo_mif.version import __version__
 

@@ -13,11 +13,12 @@ spike, whole inter-spike intervals inside one time step are counted with a floor
 instead of being stepped through, so a step costs the same at any rate and any dt.
 
 The functions take an ``ops`` namespace (`NUMPY_OPS` or the TensorFlow one in
-`nengo_mif.dl_builders`) so nengo core and NengoDL run literally the same logic.
+`nengo_mif.tf_ops`) so nengo core and NengoDL run literally the same logic.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,18 @@ class Circuit:
         j_rh : float or array
         """
         return 1.0 + self.g2_off * (1.0 - self.e_reset) if self.has_m2 else 1.0
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """Which step and rate functions a neuron type runs: declared once on its class.
+
+    nengo core, the NengoDL builder and the Keras engine all call these, so every
+    backend runs the same maths for the type.
+    """
+
+    step: Callable  # (circuit, dt, J, *state, ops) -> (n_spikes, *state)
+    rate: Callable  # (circuit, J, ops) -> Hz
 
 
 def _time_to_reach(ops, v, v_inf, target, rising, g, tau):
@@ -322,3 +335,9 @@ def mif_rate(c: Circuit, J, ops=NUMPY_OPS):
     t_on = (c.tau / c.g1_on) * ops.log1p((1.0 - c.v_hold) / ops.where(fires, hold, 1.0))
     t_off = c.tau * ops.log1p((1.0 - c.v_hold) / ops.where(fires, j_off, 1.0))
     return ops.where(fires, 1.0 / (t_on + t_off), 0.0)
+
+
+#: MIF: the closed forms (no M2)
+MIF_DYNAMICS = Dynamics(step=mif_step, rate=mif_rate)
+#: MIF2: the event loop over one cycle
+MIF2_DYNAMICS = Dynamics(step=cycle_step, rate=rate)

@@ -133,6 +133,12 @@ class _Memristive(NeuronType):
 
     _default_min_voltage = 0.0
 
+    #: which functions of `nengo_mif.dynamics` the type runs (every backend reads it)
+    dynamics: dynamics.Dynamics
+    #: `dynamics.Circuit` field -> the attribute of this class that gives it
+    circuit_params = {"tau": "tau_rc", "g1_on": "g1_on", "v_hold": "v_hold", "v_min": "v_min"}
+    has_m2 = False
+
     def circuit(self) -> dynamics.Circuit:
         """The circuit these parameters describe (`dynamics.Circuit`).
 
@@ -141,8 +147,13 @@ class _Memristive(NeuronType):
         circuit : dynamics.Circuit
         """
         return dynamics.Circuit(
-            tau=self.tau_rc, g1_on=self.g1_on, v_hold=self.v_hold, v_min=self.v_min
+            has_m2=self.has_m2,
+            **{key: getattr(self, attr) for key, attr in self.circuit_params.items()},
         )
+
+    def rate_of(self, J):
+        """Steady firing rate (Hz, without the amplitude) under constant input ``J``."""
+        return self.dynamics.rate(self.circuit(), J)
 
     def rheobase(self) -> float:
         """The input ``J`` above which the neuron fires repeatedly."""
@@ -155,14 +166,14 @@ class _Memristive(NeuronType):
     # ---- nengo.NeuronType interface ----
     def rates(self, x, gain, bias):
         J = self.current(x, gain, bias)
-        return self.amplitude * dynamics.rate(self.circuit(), J)
+        return self.amplitude * self.rate_of(J)
 
     def gain_bias(self, max_rates, intercepts):
         """Invert the (monotonic) rate curve by bisection."""
         max_rates = np.array(max_rates, dtype=float, copy=False, ndmin=1)
         intercepts = np.array(intercepts, dtype=float, copy=False, ndmin=1)
         j_th = self.rheobase()
-        lo_rate, hi_rate = dynamics.rate(self.circuit(), np.array([self._j_low(), self._j_peak()]))
+        lo_rate, hi_rate = self.rate_of(np.array([self._j_low(), self._j_peak()]))
         if not np.all((max_rates > lo_rate) & (max_rates < hi_rate)):
             raise ValidationError(
                 f"max_rates must lie in ({lo_rate:.4g}, {hi_rate:.4g}) Hz for this neuron "
@@ -188,7 +199,7 @@ class _Memristive(NeuronType):
         gain = np.asarray(gain, dtype=float)
         bias = np.asarray(bias, dtype=float)
         intercepts = (self.rheobase() - bias) / gain
-        max_rates = dynamics.rate(self.circuit(), gain + bias)
+        max_rates = self.rate_of(gain + bias)
         return max_rates, intercepts
 
     def _j_peak(self) -> float:
@@ -203,10 +214,9 @@ class _Memristive(NeuronType):
     def _invert_rate(self, target):
         lo = np.full_like(target, self._j_low())
         hi = np.full_like(target, self._j_peak())
-        c = self.circuit()
         for _ in range(100):
             mid = 0.5 * (lo + hi)
-            too_fast = dynamics.rate(c, mid) > target
+            too_fast = self.rate_of(mid) > target
             hi = np.where(too_fast, mid, hi)
             lo = np.where(too_fast, lo, mid)
         return 0.5 * (lo + hi)
@@ -268,6 +278,7 @@ class MIF(_Memristive):
     """
 
     state = {"voltage": Uniform(low=0, high=1), "memristor": Choice([0])}
+    dynamics = dynamics.MIF_DYNAMICS
 
     def __init__(
         self,
@@ -297,7 +308,7 @@ class MIF(_Memristive):
 
     def step(self, dt, J, output, voltage, memristor):
         self._check_input(J)
-        n, v, x1 = dynamics.mif_step(self.circuit(), dt, J, voltage, memristor)
+        n, v, x1 = self.dynamics.step(self.circuit(), dt, J, voltage, memristor)
         output[...] = n * (self.amplitude / dt)
         voltage[...] = v
         memristor[...] = x1
@@ -344,6 +355,15 @@ class MIF2(_Memristive):
         "memristor2": Choice([0]),
         "m2_time": Choice([0]),
     }
+    dynamics = dynamics.MIF2_DYNAMICS
+    circuit_params = dict(
+        _Memristive.circuit_params,
+        g2_on="g2_on",
+        g2_off="g2_off",
+        e_reset="e_reset_norm",
+        t_m2="t_m2",
+    )
+    has_m2 = True
 
     r2_on = FiniteParam("r2_on", low=0, low_open=True)
     r2_off = FiniteParam("r2_off", low=0, low_open=True)
@@ -413,25 +433,6 @@ class MIF2(_Memristive):
     def _default_min_voltage(self) -> float:
         return self.e_reset_norm
 
-    def circuit(self) -> dynamics.Circuit:
-        """The circuit these parameters describe (`dynamics.Circuit`).
-
-        Returns
-        -------
-        circuit : dynamics.Circuit
-        """
-        return dynamics.Circuit(
-            tau=self.tau_rc,
-            g1_on=self.g1_on,
-            v_hold=self.v_hold,
-            v_min=self.v_min,
-            has_m2=True,
-            g2_on=self.g2_on,
-            g2_off=self.g2_off,
-            e_reset=self.e_reset_norm,
-            t_m2=self.t_m2,
-        )
-
     def _j_peak(self) -> float:
         # with M2 on too, the on-state asymptote is (J + g2 e) / (g1 + g2)
         g = self.g1_on + self.g2_on
@@ -439,7 +440,7 @@ class MIF2(_Memristive):
 
     def step(self, dt, J, output, voltage, memristor1, memristor2, m2_time):
         self._check_input(J)
-        n, v, x1, x2, m2 = dynamics.cycle_step(
+        n, v, x1, x2, m2 = self.dynamics.step(
             self.circuit(), dt, J, voltage, memristor1, memristor2, m2_time
         )
         output[...] = n * (self.amplitude / dt)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import nengo
 import numpy as np
 
+from nengo_mif.exceptions import UnknownNeuronType
 from nengo_mif.neurons import MIF, MIF2
 
 
@@ -50,10 +51,6 @@ class NeuronRecord:
 
 
 REGISTRY: dict[str, NeuronRecord] = {}
-
-
-class UnknownNeuronType(ValueError):
-    """A neuron type name that is not registered; the message lists the choices."""
 
 
 def register(
@@ -151,6 +148,33 @@ def initial_state(
         return {}
     state = neuron.make_state(n_neurons, np.random.RandomState(seed), dtype=dtype)
     return {name: np.asarray(state[name]) for name in neuron.state}
+
+
+def spiking_counterpart(name: str, scale: float = 1.0) -> tuple[nengo.neurons.NeuronType, float]:
+    """The spiking type that runs a net trained with ``name``, and its firing-rate scale.
+
+    A rate type runs as its spiking counterpart at that counterpart's extra scale
+    (spiking ReLU's rate in Hz is its input, so it needs ~100x to say anything).
+
+    Returns
+    -------
+    neuron, scale : nengo.neurons.NeuronType, float
+    """
+    rec = record(name)
+    return neuron_type(rec.spiking), scale * rec.spiking_scale
+
+
+def with_amplitude(neuron: nengo.neurons.NeuronType, amplitude: float) -> nengo.neurons.NeuronType:
+    """A copy of ``neuron`` whose output is scaled by ``amplitude`` instead.
+
+    Returns
+    -------
+    neuron : nengo.neurons.NeuronType
+    """
+    neuron = copy.copy(neuron)
+    # parameters are read-only once set; the copy is ours
+    type(neuron).amplitude.data[neuron] = float(amplitude)
+    return neuron
 
 
 def with_initial_state(

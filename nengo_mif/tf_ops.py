@@ -36,3 +36,16 @@ class TFOps:
 
     def full_like(self, x, value):
         return tf.zeros_like(x) + tf.cast(value, x.dtype)
+
+
+def smooth_threshold(J, j_th, sigma):
+    """``J`` with the rate curve's kink at ``j_th`` smoothed over ``sigma`` (SoftLIF-style).
+
+    ``j_th + sigma softplus((J - j_th) / sigma)``: what NengoDL's ``lif_smoothing``
+    does to LIF, for any type with a threshold, so gradients exist below it.
+
+    Returns
+    -------
+    J : tf.Tensor
+    """
+    return j_th + sigma * tf.nn.softplus((J - j_th) / sigma)

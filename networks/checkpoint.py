@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from nengo_mif.exceptions import CheckpointError
+
 STATE = "state.json"
 
 
@@ -56,10 +58,6 @@ def atomic_save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
-
-
-class CheckpointError(FileNotFoundError):
-    """A checkpoint file is unreadable; the message names it and says what to do."""
 
 
 def load_state(run_dir: Path) -> dict | None:

@@ -23,7 +23,7 @@ from nengo_mif.networks import checkpoint  # noqa: E402
 from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label  # noqa: E402
 from nengo_mif.networks.evaluate import evaluate  # noqa: E402
 from nengo_mif.networks.run import Run  # noqa: E402
-from nengo_mif.networks.train import train  # noqa: E402
+from nengo_mif.networks.train import LoihiTarget, train  # noqa: E402
 from nengo_mif.networks.tune import chosen_on_validation, tune  # noqa: E402
 
 from nengo_mif.registry import record  # noqa: E402
@@ -35,11 +35,13 @@ def compare(
     eval_config: EvalConfig,
     out_dir: str | Path,
     verbose: bool = True,
+    loihi: LoihiTarget | None = None,
 ) -> dict:
     """Train (or resume) each neuron type, evaluate it rate-based and spiking.
 
     Every name is checked before any work starts, and ``compare.json`` is rewritten
-    after each type, so a failure later loses nothing finished.
+    after each type, so a failure later loses nothing finished. ``loihi``: as for
+    `train`, needed with Loihi epochs.
 
     Returns
     -------
@@ -59,7 +61,7 @@ def compare(
         if state is None or state["epochs_done"] < len(cfg.phases()):
             if verbose:
                 print(f"== training {neuron} ({len(cfg.phases())} epochs) in {run_dir}", flush=True)
-            train(cfg, run_dir, resume=state is not None, verbose=verbose)
+            train(cfg, run_dir, resume=state is not None, verbose=verbose, loihi=loihi)
         run = Run.open(run_dir)
         if cfg.validation and not chosen_on_validation(run.state):
             tune(run_dir, config=eval_config, **_grid(eval_config))

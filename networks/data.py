@@ -21,12 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nengo_mif.exceptions import DataError
+
 DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
 FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-class DataError(FileNotFoundError):
-    """A dataset's files are missing or malformed; the message says how to fix it."""
 
 
 @dataclass

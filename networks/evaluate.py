@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from nengo_mif.networks.config import ConfigError, EvalConfig, for_run, synapse_label
+from nengo_mif.networks.config import EvalConfig, for_run, synapse_label
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
 
+from nengo_mif.engines import engine
 from nengo_mif.registry import neuron_type, record
 
 ENERGY_DEVICES = ("cpu", "gpu", "loihi")
@@ -51,78 +52,22 @@ def simulate(
     simulated : Simulated
     """
     kind = neuron_type(neuron)
-    rate = config.mode == "rate" or not kind.spiking
     start = time.perf_counter()
-    if config.engine == "keras":
-        out, activity = (
-            _keras_rate(model, kind, x, config)
-            if rate
-            else _keras_spiking(model, kind, x, config, scale, progress)
-        )
-    else:
-        out, activity = _nengo_dl(model, kind, x, config, None if rate else scale, rate, progress)
-    return Simulated(out, activity, time.perf_counter() - start)
-
-
-def _keras_rate(model, kind, x, config):
-    from nengo_mif.networks.engine import rate_outputs
-
-    out, acts = rate_outputs(model, kind, x, config.batch_size)
-    amplitude = getattr(kind, "amplitude", 1.0)
-    activity = {name: float(a.sum() * config.dt / amplitude) for name, a in acts.items()}
-    return out[:, None], activity
-
-
-def _keras_spiking(model, kind, x, config, scale, progress):
-    from nengo_mif.networks.engine import spiking_model
-
-    if config.encoding != "analog" and (x.min() < 0 or x.max() > 1):
-        raise ConfigError(
-            f"encoding {config.encoding!r} needs pixel values in [0, 1]; these images span "
-            f"[{x.min():g}, {x.max():g}] (rescale them, or use --encoding analog)"
-        )
-
-    net = spiking_model(
+    sim = engine(config.engine).simulate(
         model,
         kind,
-        config.n_steps,
+        x,
+        n_steps=config.n_steps,
         dt=config.dt,
+        batch_size=config.batch_size,
+        rate=config.mode == "rate" or not kind.spiking,
         synapse=config.synapse,
         scale=scale,
         seed=config.seed,
         encoding=config.encoding,
-    )
-    out, counts = net.predict(x, config.n_steps, config.batch_size, progress)
-    return out, {name: float(c.sum()) for name, c in counts.items()}
-
-
-def _nengo_dl(model, kind, x, config, scale, rate, progress):
-    from nengo_mif.networks.conversion import convert, predict_batches
-
-    conv = convert(
-        model,
-        kind,
-        synapse=None if rate else config.synapse,
-        scale_firing_rates=scale,
-        probe_layers="sum",
-        seed=config.seed,
-    )
-    amplitude = getattr(kind, "amplitude", 1.0) / (scale or 1.0)
-    outputs, activity = [], dict.fromkeys(conv.layer_probes, 0.0)
-    for out in predict_batches(
-        conv,
-        x,
-        config.n_steps,
-        config.dt,
-        config.batch_size,
-        seed=config.seed,
-        rate=rate,
         progress=progress,
-    ):
-        outputs.append(out[conv.output])
-        for name, probe in conv.layer_probes.items():
-            activity[name] += float(out[probe].sum() * config.dt / amplitude)
-    return np.concatenate(outputs), activity
+    )
+    return Simulated(sim.output, sim.activity, time.perf_counter() - start)
 
 
 def readout(output: np.ndarray, k: int) -> np.ndarray:

@@ -13,14 +13,12 @@ from pathlib import Path
 
 import numpy as np
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.config import ConfigError, TrainConfig
+from nengo_mif.networks.config import TrainConfig
 from nengo_mif.networks.data import Dataset, load_dataset
 
+from nengo_mif.exceptions import ConfigError, RunError
+
 WEIGHT_PREFIX = "w/"
-
-
-class RunError(FileNotFoundError):
-    """A run directory is missing, incomplete or corrupt; the message says which file."""
 
 
 def keras_arrays(weights: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:

@@ -13,10 +13,11 @@ from nengo.exceptions import ValidationError
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import EvalConfig, TrainConfig
 from nengo_mif.networks.evaluate import evaluate
-from nengo_mif.networks.train import KerasFit, TrainingInterrupted, train
+from nengo_mif.networks.train import TrainingInterrupted, train
 
 from nengo_mif import MIF, MIF2
 from nengo_mif.cli import main
+from nengo_mif.keras.fit import RateFit
 
 SMALL = ["--max-train", "200", "--epochs", "1"]
 
@@ -158,7 +159,7 @@ def test_report_path_is_checked_before_the_evaluation(run_dir, tmp_path, capsys)
 
 def test_ctrl_c_says_which_epoch_is_safe(tmp_path, monkeypatch, capsys):
     calls = []
-    original = KerasFit.fit_epoch
+    original = RateFit.fit_epoch
 
     def interrupted_second_epoch(self, x, y):
         calls.append(1)
@@ -166,7 +167,7 @@ def test_ctrl_c_says_which_epoch_is_safe(tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt
         return original(self, x, y)
 
-    monkeypatch.setattr(KerasFit, "fit_epoch", interrupted_second_epoch)
+    monkeypatch.setattr(RateFit, "fit_epoch", interrupted_second_epoch)
     run = tmp_path / "run"
     line = cli_error(
         capsys, ["train", "--run-dir", str(run), "--max-train", "200", "--epochs", "3"]
@@ -265,7 +266,7 @@ def test_api_configs_raise_on_construction():
 def test_interrupted_api_training_resumes_identically(tmp_path, monkeypatch):
     config = TrainConfig(neuron="mif", epochs=2, max_train=200)
     reference = train(config, tmp_path / "ref", verbose=False)
-    original = KerasFit.fit_epoch
+    original = RateFit.fit_epoch
     calls = []
 
     def once_interrupted(self, x, y):
@@ -274,10 +275,10 @@ def test_interrupted_api_training_resumes_identically(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(self, x, y)
 
-    monkeypatch.setattr(KerasFit, "fit_epoch", once_interrupted)
+    monkeypatch.setattr(RateFit, "fit_epoch", once_interrupted)
     with pytest.raises(TrainingInterrupted):
         train(config, tmp_path / "cut", verbose=False)
-    monkeypatch.setattr(KerasFit, "fit_epoch", original)
+    monkeypatch.setattr(RateFit, "fit_epoch", original)
     resumed = train(config, tmp_path / "cut", resume=True, verbose=False)
     assert [h["loss"] for h in resumed["history"]] == pytest.approx(
         [h["loss"] for h in reference["history"]], rel=1e-5

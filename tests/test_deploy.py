@@ -10,10 +10,10 @@ from nengo_mif.deploy.placement import DeployError, block_shape_for, place
 from nengo_mif.deploy.run import deploy
 from nengo_mif.networks import models
 from nengo_mif.networks.config import ConfigError, TrainConfig
-from nengo_mif.networks.conversion import convert
 from nengo_mif.networks.train import train
 
 from nengo_mif import MIF, MIF2
+from nengo_mif.dl.conversion import convert
 
 
 @pytest.mark.parametrize("neuron", [MIF(amplitude=1e-3), MIF2(amplitude=2e-3)])

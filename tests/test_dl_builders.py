@@ -8,12 +8,12 @@ import tensorflow as tf
 from nengo_dl.neuron_builders import SimNeuronsBuilder
 
 from nengo_mif import MIF, MIF2
-from nengo_mif.dl_builders import MIF2Builder, MIFBuilder
+from nengo_mif.dl.builders import MemristiveBuilder
 
 
 def test_builders_registered_on_import():
-    assert SimNeuronsBuilder.TF_NEURON_IMPL[MIF] is MIFBuilder
-    assert SimNeuronsBuilder.TF_NEURON_IMPL[MIF2] is MIF2Builder
+    assert SimNeuronsBuilder.TF_NEURON_IMPL[MIF] is MemristiveBuilder
+    assert SimNeuronsBuilder.TF_NEURON_IMPL[MIF2] is MemristiveBuilder
 
 
 def spiking_net(neuron_type, n=24, seed=3, dtype="float32"):

@@ -7,13 +7,14 @@ import pytest
 import tensorflow as tf
 from conftest import run_python
 from nengo_mif.networks.config import EvalConfig, TrainConfig
-from nengo_mif.networks.conversion import convert
-from nengo_mif.networks.engine import EngineError, rate_model, spiking_model
 from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.train import train
 
 from nengo_mif import MIF, MIF2
-from nengo_mif.layers import Lowpass, NonFiniteInput, SpikingActivation
+from nengo_mif.dl.conversion import convert
+from nengo_mif.exceptions import EngineError, NonFiniteInput
+from nengo_mif.keras import Lowpass, SpikingActivation
+from nengo_mif.keras.convert import rate_model, spiking_model
 from nengo_mif.registry import REGISTRY, neuron_type
 
 N_STEPS = 25
@@ -137,7 +138,7 @@ def test_nonfinite_input_is_a_clear_error(neuron, images):
 def test_engine_loads_neither_nengo_dl_nor_loihi():
     assert (
         run_python(
-            "import sys, nengo_mif.networks.engine, nengo_mif.networks.evaluate, "
+            "import sys, nengo_mif.keras.engine, nengo_mif.networks.evaluate, "
             "nengo_mif.networks.train; "
             "print(sorted(m for m in ('nengo_dl', 'nengo_loihi') if m in sys.modules))"
         )
@@ -162,7 +163,7 @@ def test_nengo_dl_builders_register_when_nengo_dl_is_imported_later():
             "import nengo_mif, nengo_dl; from nengo_dl.neuron_builders import "
             "SimNeuronsBuilder as S; print(S.TF_NEURON_IMPL[nengo_mif.MIF2].__name__)"
         )
-        == "MIF2Builder"
+        == "MemristiveBuilder"
     )
 
 
@@ -196,7 +197,7 @@ def test_engines_agree_on_200_real_images(neuron, tmp_path, tiny_model):
 @pytest.mark.parametrize("smoothing", [None, 0.01])
 def test_fused_rate_gradient_is_the_rate_curves_slope(name, smoothing):
     """One XLA pass gives rate and slope; they equal the unfused curve and its autodiff."""
-    from nengo_mif.layers import RateActivation
+    from nengo_mif.keras import RateActivation
 
     kind = neuron_type(name)
     layer = RateActivation(kind, smoothing=smoothing)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear, loihi_rates
-from nengo_mif.networks.conversion import convert
-from nengo_mif.networks.engine import rate_model
 from test_engine import assert_spikes_equal_nengo_dl, small_net
 
-from nengo_mif.layers import neuron_maths
+from nengo_mif.dl.conversion import convert
+from nengo_mif.keras.convert import rate_model
+from nengo_mif.keras.maths import neuron_maths
 
 LOIHI_TYPES = {
     "loihi-lif": (LoihiLIF(amplitude=0.01), 1.0),
@@ -68,6 +68,7 @@ def test_loihi_spikes_equal_nengo_extras_builders(name, images):
 
 
 def test_loihi_fine_tuning_stores_its_neurons_and_resumes(tiny_model, tmp_path):
+    from nengo_mif.deploy import LOIHI
     from nengo_mif.deploy.config import DeployConfig
     from nengo_mif.deploy.run import loihi_neurons_for
     from nengo_mif.networks.config import ConfigError, TrainConfig
@@ -75,12 +76,14 @@ def test_loihi_fine_tuning_stores_its_neurons_and_resumes(tiny_model, tmp_path):
     from nengo_mif.networks.train import train
 
     cfg = TrainConfig(model="tiny_cnn", neuron="mif", epochs=1, loihi_epochs=1, max_train=1000)
-    state = train(cfg, tmp_path, verbose=False)
+    with pytest.raises(ConfigError, match="loihi_epochs needs the Loihi neurons"):
+        train(cfg, tmp_path / "no-target", verbose=False)
+    state = train(cfg, tmp_path, verbose=False, loihi=LOIHI)
     assert [h["phase"] for h in state["history"]] == ["rate", "loihi"]
     stored = state["loihi"]["neurons"]
     assert stored["type"] == "LoihiLIF" and stored["mapping"]["source"] == "MIF"
     # one more Loihi epoch: resumes, keeps the neurons it was tuned against, lowers the loss
-    state = train(replace(cfg, loihi_epochs=2), tmp_path, resume=True, verbose=False)
+    state = train(replace(cfg, loihi_epochs=2), tmp_path, resume=True, verbose=False, loihi=LOIHI)
     assert [h["phase"] for h in state["history"]] == ["rate", "loihi", "loihi"]
     assert state["loihi"]["neurons"] == stored
     assert state["history"][2]["loss"] < state["history"][1]["loss"]
@@ -92,20 +95,28 @@ def test_loihi_fine_tuning_stores_its_neurons_and_resumes(tiny_model, tmp_path):
     other = loihi_neurons_for(run, run.keras_model(), DeployConfig(max_rate=150))
     assert other.mapping.max_rate == 150
     with pytest.raises(ConfigError, match="does not continue it"):
-        train(replace(cfg, epochs=2, loihi_epochs=2), tmp_path, resume=True, verbose=False)
+        train(
+            replace(cfg, epochs=2, loihi_epochs=2),
+            tmp_path,
+            resume=True,
+            verbose=False,
+            loihi=LOIHI,
+        )
 
 
-def test_training_neuron_reproduces_the_deployed_rates(images):
+def test_loihi_aware_rate_fit_reproduces_the_deployed_rates(images):
     """The rate model fine-tuned against computes what the converted deployment runs."""
     from nengo_mif.deploy.mapping import LoihiNeurons, fit_lif
+    from nengo_mif.networks.config import TrainConfig
 
     from nengo_mif import MIF
+    from nengo_mif.keras.fit import RateFit
 
     mapping = fit_lif(MIF(amplitude=1e-3), u_max=1.5)
     neurons = LoihiNeurons(mapping.neuron(), 2.0, mapping.gain, mapping)
     model = small_net()
-    kind, scale = neurons.training_neuron()
-    out = rate_model(model, kind, scale=scale)(images).numpy()
+    fit = RateFit(model, neurons.kind, TrainConfig(), neurons.scale, neurons.gain_factor)
+    out = fit.rate(images).numpy()
     conv = convert(model, neurons.kind, scale_firing_rates=2.0, gain_factor=mapping.gain)
     with conv.net:
         nengo_dl.configure_settings(learning_phase=True)

@@ -183,13 +183,15 @@ def test_cli_help_lists_commands(capsys):
 def test_rate_regulariser_trains(tmp_path):
     """With the firing-rate regulariser on, every neuron layer gets a loss term."""
     from nengo_mif.networks.models import conversion_model
-    from nengo_mif.networks.train import KerasFit
+
+    from nengo_mif.keras.fit import RateFit
+    from nengo_mif.registry import neuron_type
 
     cfg = small(rate_reg=0.01, target_rate=300.0)
-    fit = KerasFit(conversion_model("mnist_cnn", (28, 28, 1), 10), cfg)
+    fit = RateFit(conversion_model("mnist_cnn", (28, 28, 1), 10), neuron_type(cfg.neuron), cfg)
     assert len(fit.rate.losses) == 3  # conv0..conv2
     # batch-norm nets have their ReLUs as separate Activation layers: those count too
-    fit = KerasFit(conversion_model("cifar_cnn", (32, 32, 3), 10), cfg)
+    fit = RateFit(conversion_model("cifar_cnn", (32, 32, 3), 10), neuron_type(cfg.neuron), cfg)
     assert len(fit.rate.losses) == 3  # conv0_relu..conv2_relu
     state = train(cfg, tmp_path, verbose=False)
     assert np.isfinite(state["history"][0]["loss"])

@@ -8,10 +8,10 @@ import tensorflow as tf
 from conftest import tiny_cnn
 from nengo_mif.deploy.nir_graph import NIRExportError, to_nengo, to_nir
 from nengo_mif.networks.config import TrainConfig
-from nengo_mif.networks.engine import rate_model, rate_neuron_layers, spiking_model
 from nengo_mif.networks.train import train
 
 from nengo_mif.cli import main
+from nengo_mif.keras.convert import rate_model, rate_neuron_layers, spiking_model
 from nengo_mif.registry import neuron_type
 
 

@@ -14,15 +14,16 @@ from nengo_mif.networks.config import (
     TrainConfig,
     for_run,
 )
-from nengo_mif.networks.engine import spiking_model
 from nengo_mif.networks.evaluate import evaluate, readout
 from nengo_mif.networks.run import Run
-from nengo_mif.networks.train import SpikeAwareFit, TrainingInterrupted, train
+from nengo_mif.networks.train import TrainingInterrupted, train
 from nengo_mif.networks.tune import default_scales, tune
 from test_engine import assert_spikes_equal_nengo_dl, small_net
 
-from nengo_mif.layers import InputEncoding, SpikingActivation
-from nengo_mif.registry import neuron_type, record, threshold
+from nengo_mif.keras import InputEncoding, SpikingActivation
+from nengo_mif.keras.convert import spiking_model
+from nengo_mif.keras.fit import RateFit, SpikeAwareFit
+from nengo_mif.registry import neuron_type, record, spiking_counterpart, threshold
 
 SMALL = dict(model="tiny_cnn", max_train=1000, batch_size=50, seed=1)
 
@@ -315,16 +316,14 @@ def test_spike_aware_phase_starts_a_fresh_optimizer_at_its_own_rate(
 
 
 def test_training_with_random_shifts_and_flips(tiny_model, tmp_path, monkeypatch):
-    from nengo_mif.networks.train import KerasFit
-
     shown = []
-    original = KerasFit.fit_epoch
+    original = RateFit.fit_epoch
 
     def keep(self, x, y):
         shown.append(x)
         return original(self, x, y)
 
-    monkeypatch.setattr(KerasFit, "fit_epoch", keep)
+    monkeypatch.setattr(RateFit, "fit_epoch", keep)
     cfg = TrainConfig(neuron="relu", epochs=2, shift=2, **SMALL)
     train(cfg, tmp_path / "a", verbose=False)
     x = Run.open(tmp_path / "a").data.x_train[:1000]
@@ -369,7 +368,8 @@ def test_training_readouts_score_earlier_steps(images):
     cfg = TrainConfig(
         neuron="lif", epochs=0, spike_aware_epochs=1, n_steps=6, train_readouts=(2, 4)
     )
-    fit = SpikeAwareFit(small_net(), cfg)
+    kind, scale = spiking_counterpart(cfg.neuron, cfg.scale_firing_rates)
+    fit = SpikeAwareFit(small_net(), kind, cfg, scale)
     logits = fit.model(images).numpy()
     assert logits.shape == (8, 3, 5)
     out = fit.net.model(np.repeat(images[:, None], 6, axis=1))[0].numpy()

@@ -17,7 +17,7 @@ import sys
 def _register() -> None:
     from nengo_mif._quiet import restore_tf_log_level
 
-    importlib.import_module("nengo_mif.dl_builders")
+    importlib.import_module("nengo_mif.dl.builders")
     restore_tf_log_level()  # nengo_dl sets TF_CPP_MIN_LOG_LEVEL on import
 
 

@@ -19,15 +19,14 @@ from dataclasses import dataclass
 import nengo
 import numpy as np
 
-from nengo_mif._quiet import progress_bar
-from nengo_mif.layers import (
-    InputEncoding,
-    Lowpass,
-    RateActivation,
-    SpikingActivation,
-    check_finite,
-    tf,
-)
+from nengo_mif._quiet import import_tensorflow, progress_bar
+from nengo_mif.engines import Synapses, amplitude_of, synapse_for
+from nengo_mif.exceptions import EngineError
+from nengo_mif.keras.activations import RateActivation, SpikingActivation, check_finite
+from nengo_mif.keras.encodings import InputEncoding
+from nengo_mif.keras.synapses import Lowpass
+
+tf = import_tensorflow()
 
 layers = tf.keras.layers
 
@@ -51,11 +50,7 @@ RELU = (tf.nn.relu, tf.keras.activations.relu)
 LINEAR_ACTIVATIONS = (None, tf.keras.activations.linear)
 
 
-class EngineError(ValueError):
-    """The Keras engine cannot run this model; the message names the layer and the fix."""
-
-
-def _activation(layer) -> str:
+def activation_kind(layer) -> str:
     act = getattr(layer, "activation", None)
     if act in RELU:
         return "relu"
@@ -86,7 +81,7 @@ def chain(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
                 "chains of layers; use --engine nengo-dl for this model"
             )
         if isinstance(layer, layers.Activation):
-            _activation(layer)
+            activation_kind(layer)
         elif not isinstance(layer, LINEAR + RESHAPE):
             raise EngineError(
                 f"layer {layer.name!r} ({type(layer).__name__}) cannot run on the Keras "
@@ -94,7 +89,7 @@ def chain(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
                 "layers; fold batch norms first); use --engine nengo-dl"
             )
         else:
-            _activation(layer)
+            activation_kind(layer)
         out.append(layer)
     return out
 
@@ -130,11 +125,7 @@ def rate_neuron_layers(rate: tf.keras.Model) -> dict[str, RateActivation]:
     -------
     layers : dict of RateActivation
     """
-    return {
-        layer.name[: -len(_neuron_name(""))]: layer
-        for layer in rate.layers
-        if isinstance(layer, RateActivation)
-    }
+    return {layer.source: layer for layer in rate.layers if isinstance(layer, RateActivation)}
 
 
 def rate_model(
@@ -158,15 +149,19 @@ def rate_model(
     x = inp
     for layer in chain(model):
         if isinstance(layer, layers.Activation):
-            if _activation(layer) == "relu":
-                x = RateActivation(neuron, scale, smoothing, dt, name=_neuron_name(layer.name))(x)
+            if activation_kind(layer) == "relu":
+                x = RateActivation(
+                    neuron, scale, smoothing, dt, source=layer.name, name=_neuron_name(layer.name)
+                )(x)
             continue
         clone = _clone(layer, **({"activation": None} if hasattr(layer, "activation") else {}))
         x = clone(x)
         if layer.get_weights():
             clone.set_weights(layer.get_weights())
-        if _activation(layer) == "relu":
-            x = RateActivation(neuron, scale, smoothing, dt, name=_neuron_name(layer.name))(x)
+        if activation_kind(layer) == "relu":
+            x = RateActivation(
+                neuron, scale, smoothing, dt, source=layer.name, name=_neuron_name(layer.name)
+            )(x)
     return tf.keras.Model(inp, x, name=f"{model.name}_rate")
 
 
@@ -192,29 +187,6 @@ def rate_outputs(
     probed = tf.keras.Model(rate.input, [rate.output] + [n.output for n in neurons.values()])
     out, *acts = probed.predict(x, batch_size=batch_size, verbose=0)
     return out, dict(zip(neurons, acts))
-
-
-Synapses = float | None | dict[str, float]
-
-
-def synapse_for(synapse: Synapses, name: str) -> float | None:
-    """The synapse time constant on the connection into layer ``name`` (``"probe"``: output).
-
-    ``synapse`` is one time constant for every connection, ``None`` (no filtering),
-    or a dict by layer name (what spike-aware training with trained synapses stores).
-
-    Returns
-    -------
-    tau : float or None
-    """
-    if not isinstance(synapse, dict):
-        return synapse
-    if name not in synapse:
-        raise EngineError(
-            f"layer {name!r}: no synapse time constant among {sorted(synapse)}; "
-            "the per-layer synapses belong to another model"
-        )
-    return synapse[name]
 
 
 @dataclass
@@ -287,8 +259,17 @@ class SpikingNet:
         taus = {}
         for layer in self.model.layers:
             if isinstance(layer, (SpikingActivation, Lowpass)) and layer.trains_synapse:
-                taus[layer.name.rsplit("_", 1)[0]] = layer.synapse_weights[1]
+                taus[layer.source] = layer.synapse_weights[1]
         return taus
+
+    def neuron_layer(self, name: str) -> SpikingActivation:
+        """The spiking layer that replaced the ReLU of the original layer ``name``.
+
+        Returns
+        -------
+        layer : SpikingActivation
+        """
+        return self.model.get_layer(_neuron_name(name))
 
     def __post_init__(self):
         self._predict = tf.function(lambda x: self.model(x, training=False))
@@ -370,9 +351,10 @@ def spiking_model(
             bias=bias,
             smoothing=smoothing,
             train_synapse=train_synapses,
+            source=name,
             name=_neuron_name(name),
         )(z)
-        amplitude = getattr(neuron, "amplitude", 1.0) / scale
+        amplitude = amplitude_of(neuron, scale)
         names.append(name)
         counts.append(
             tf.reduce_sum(
@@ -385,7 +367,7 @@ def spiking_model(
 
     for layer in chain(model):
         if isinstance(layer, layers.Activation):
-            if _activation(layer) == "relu":
+            if activation_kind(layer) == "relu":
                 x, spiking = neurons(x, layer.name), True
             continue
         if isinstance(layer, RESHAPE):
@@ -398,7 +380,7 @@ def spiking_model(
         if layer.get_weights():
             holder = None if bias is None else _neuron_name(layer.name)
             weight_layers[layer.name] = (linear.name, holder)
-        spiking = _activation(layer) == "relu"
+        spiking = activation_kind(layer) == "relu"
         if filtered and spiking:
             # synapse, delay and bias run inside the neurons' time loop
             x = neurons(x, layer.name, synapse=tau, bias=bias)
@@ -412,12 +394,15 @@ def spiking_model(
                 delay=True,
                 bias=bias,
                 train_tau=train_synapses,
+                source=layer.name,
                 name=f"{layer.name}_synapse",
             )(x)
         if spiking:
             x = neurons(x, layer.name)
     tau = synapse_for(synapse, "probe")
     if tau is not None:
-        x = Lowpass(tau, dt, delay=True, train_tau=train_synapses, name="probe_synapse")(x)
+        x = Lowpass(
+            tau, dt, delay=True, train_tau=train_synapses, source="probe", name="probe_synapse"
+        )(x)
     net = tf.keras.Model(inp, [x, *counts, *finites], name=f"{model.name}_spiking")
     return SpikingNet(net, names, neuron, weight_layers)

@@ -7,7 +7,7 @@ keras-to-loihi example trains with), the rate curve is the staircase on the forw
 pass and, for the gradient, the smooth curve with ``tau_ref + dt / 2`` (the
 staircase's average); the spiking step is Loihi's (`LoihiLIF.step`: discretised
 ``tau_rc`` and ``tau_ref``, no sub-step spike timing; `LoihiSpikingRectifiedLinear`
-resets to zero). Imported by `layers.neuron_maths` when a Loihi type is asked for.
+resets to zero). Imported by `nengo_mif.keras.maths.neuron_maths` when a Loihi type is asked for.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from nengo_loihi.neurons import (
     discretize_tau_ref,
 )
 
-from nengo_mif.layers import LIFMaths, NeuronMaths, maths_for, tf
+from nengo_mif.keras.maths import LIFMaths, NeuronMaths, maths_for, tf
 
 
 def _staircase(forward, smooth):

@@ -1,8 +1,8 @@
 """A Keras model as a Nengo network (`nengo_dl.Converter`): the bridge to Nengo, GUI and Loihi.
 
-The Keras engine (`networks.engine`) computes what this network computes; this
+The Keras engine (`nengo_mif.keras`) computes what this network computes; this
 module is what the ``nengo-dl`` engine, `deploy` and the Nengo GUI run. Weights move
-between the two in the Keras format (`networks.weights`): they are set on the Keras
+between the two in the Keras format (`nengo_mif.networks.run`): they are set on the Keras
 model before conversion, and read back from a trained NengoDL simulator by the
 Converter's object labels.
 """
@@ -16,12 +16,13 @@ import nengo
 import nengo_dl
 import numpy as np
 from nengo_dl import compat
-from nengo_mif.networks.config import ConfigError
-from nengo_mif.networks.engine import synapse_for
 
-from nengo_mif._quiet import progress_bar
-from nengo_mif.layers import tf
+from nengo_mif._quiet import import_tensorflow, progress_bar
+from nengo_mif.engines import synapse_for
+from nengo_mif.exceptions import ConfigError
 from nengo_mif.registry import initial_state, neuron_type, threshold, with_initial_state
+
+tf = import_tensorflow()
 
 
 def flat(x: np.ndarray) -> np.ndarray:
@@ -234,8 +235,7 @@ def _weight_connections(conv: Converted) -> dict[str, tuple]:
         kernel = [
             c
             for c in conns
-            if getattr(c.post_obj, "label", None) is not None
-            and _label(c.post_obj).startswith(prefix)
+            if _label(c.post_obj).startswith(prefix)
             and not _label(c.pre_obj).startswith(prefix)
         ]
         bias = [c for c in conns if _label(c.pre_obj) == f"{layer.name}.0.bias"]

@@ -1,0 +1,199 @@
+"""The engine interface: what every engine does, and the registry that finds one by name.
+
+An engine runs a Keras model with its ReLUs swapped for a neuron type: it fits the
+rate network, fits the spiking network through time where it can, and simulates
+images. The jobs (`nengo_mif.networks`, `nengo_mif.deploy`) are written against this
+interface and look engines up here, as NengoDL looks its builders up in
+``TF_NEURON_IMPL``; an engine registers itself when its package is imported
+(`nengo_mif.keras`, `nengo_mif.dl`), and `engine` imports the package on demand, so
+naming an engine loads TensorFlow only then. Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import nengo
+import numpy as np
+
+from nengo_mif.exceptions import ConfigError, EngineError
+
+#: engine name -> the module that registers it
+ENGINE_PACKAGES = {"keras": "nengo_mif.keras.engine", "nengo-dl": "nengo_mif.dl.engine"}
+_ENGINES: dict[str, Engine] = {}
+
+Synapses = float | None | dict[str, float]
+
+
+class TrainSettings(Protocol):
+    """The training settings an engine reads (`nengo_mif.networks.TrainConfig` has them)."""
+
+    learning_rate: float
+    batch_size: int
+    seed: int
+    smoothing: float | None
+    rate_reg: float
+    target_rate: float
+    n_steps: int
+    synapse: Synapses
+    encoding: str
+    train_synapses: bool
+    readout_steps: int
+    train_readouts: tuple[int, ...] | None
+    spike_reg: float
+
+
+class Fit(Protocol):
+    """One training phase in progress: an epoch at a time, its weights, its optimiser."""
+
+    def fit_epoch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Train one epoch on ``x, y``; returns the loss and the training accuracy."""
+
+    def weights(self) -> dict[str, list[np.ndarray]]:
+        """The weights in the Keras format, by the original model's layer names."""
+
+    def synapses(self) -> dict[str, float]:
+        """The trained synapse time constants by receiving layer (empty if fixed)."""
+
+    optimizer: Any
+    trainable: list
+
+    def close(self) -> None:
+        """Free what the fit holds (a simulator)."""
+
+
+@dataclass
+class Simulation:
+    """What an engine returns for images shown over time."""
+
+    output: np.ndarray  # (n, n_steps, n_classes)
+    activity: dict[str, float]  # per neuron layer: spikes (or rate x seconds), all images
+
+
+class Engine:
+    """One way of running networks of neurons. Subclasses register with `register_engine`.
+
+    ``spike_aware`` says whether the engine trains through time (`fit_spike_aware`).
+    """
+
+    name: ClassVar[str]
+    spike_aware: ClassVar[bool] = False
+
+    def fit_rate(
+        self,
+        model,
+        neuron: nengo.neurons.NeuronType,
+        settings: TrainSettings,
+        scale: float = 1.0,
+        gain_factor: float = 1.0,
+    ) -> Fit:
+        """Rate training: every ReLU of ``model`` is ``neuron``'s rate curve.
+
+        Returns
+        -------
+        fit : Fit
+        """
+        raise NotImplementedError
+
+    def fit_spike_aware(
+        self,
+        model,
+        neuron: nengo.neurons.NeuronType,
+        settings: TrainSettings,
+        scale: float,
+        synapses: dict | None = None,
+        method: str = "spike-aware",
+    ) -> Fit:
+        """Training through time with the spiking ``neuron`` (``method``: how gradients flow).
+
+        Returns
+        -------
+        fit : Fit
+        """
+        raise ConfigError(
+            f"training through time runs on the keras engine, not {self.name}; use --engine keras"
+        )
+
+    def simulate(
+        self,
+        model,
+        neuron: nengo.neurons.NeuronType,
+        x: np.ndarray,
+        *,
+        n_steps: int,
+        dt: float,
+        batch_size: int,
+        rate: bool,
+        synapse: Synapses,
+        scale: float,
+        seed: int,
+        encoding: str,
+        progress: bool = False,
+    ) -> Simulation:
+        """Images ``x`` shown for ``n_steps``: the output at every step and the activity.
+
+        Returns
+        -------
+        simulation : Simulation
+        """
+        raise NotImplementedError
+
+
+def register_engine(cls: type[Engine]) -> type[Engine]:
+    """Class decorator: make the engine findable by its ``name``.
+
+    Returns
+    -------
+    cls : type
+    """
+    _ENGINES[cls.name] = cls()
+    return cls
+
+
+def engine(name: str) -> Engine:
+    """The engine called ``name`` (its package imported on first use).
+
+    Returns
+    -------
+    engine : Engine
+    """
+    if name not in ENGINE_PACKAGES:
+        raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_PACKAGES)}")
+    if name not in _ENGINES:
+        importlib.import_module(ENGINE_PACKAGES[name])
+    return _ENGINES[name]
+
+
+def synapse_for(synapse: Synapses, name: str) -> float | None:
+    """The synapse time constant on the connection into layer ``name`` (``"probe"``: output).
+
+    ``synapse`` is one time constant for every connection, ``None`` (no filtering),
+    or a dict by layer name (what spike-aware training with trained synapses stores).
+
+    Returns
+    -------
+    tau : float or None
+    """
+    if not isinstance(synapse, dict):
+        return synapse
+    if name not in synapse:
+        raise EngineError(
+            f"layer {name!r}: no synapse time constant among {sorted(synapse)}; "
+            "the per-layer synapses belong to another model"
+        )
+    return synapse[name]
+
+
+def amplitude_of(neuron: nengo.neurons.NeuronType, scale: float = 1.0) -> float:
+    """The area of one spike, or the output per Hz, at firing-rate ``scale``.
+
+    A converted network divides the neurons' amplitude by the scale, so the next
+    layer sees the same input whatever the rates.
+
+    Returns
+    -------
+    amplitude : float
+    """
+    return getattr(neuron, "amplitude", 1.0) / scale

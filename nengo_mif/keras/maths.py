@@ -1,0 +1,248 @@
+"""Each neuron type's rate curve and spiking step on tensors: the Keras engine's maths.
+
+Follows `keras_spiking.layers`' split of maths from layers: a *maths* object per
+neuron type (found by MRO, as `nengo_loihi.neurons` finds rate functions) holds the
+rate curve and the spiking step; the layers (`nengo_mif.keras.activations`) wrap
+it. What it computes is what NengoDL computes for the same type: MIF and MIF2 run
+the functions their class declares (`MIF.dynamics`) from `nengo_mif.dynamics`
+through `nengo_mif.tf_ops.TFOps`, as their NengoDL builders do; LIF and spiking
+ReLU run NengoDL's own step and rate formulas (`nengo_dl.neuron_builders`),
+operation for operation. Imports TensorFlow and nengo core, never nengo_dl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import nengo
+import numpy as np
+
+from nengo_mif._quiet import import_tensorflow
+from nengo_mif.exceptions import EngineError
+from nengo_mif.neurons import MIF, MIF2
+from nengo_mif.registry import initial_state, threshold
+
+tf = import_tensorflow()
+from nengo_mif.tf_ops import TFOps, smooth_threshold  # noqa: E402
+
+_MATHS: dict[type, type] = {}
+
+
+def fused(fn: Callable) -> Callable:
+    """``fn`` compiled with XLA, which fuses a neuron's element-wise maths into one pass.
+
+    Only the neuron maths: XLA's CPU convolutions are several times slower than
+    TensorFlow's own, so the layers around stay uncompiled (as in NengoDL's builders).
+
+    Returns
+    -------
+    fn : callable
+    """
+    return tf.function(fn, jit_compile=True, autograph=False)
+
+
+def maths_for(*neuron_classes: type) -> Callable:
+    """Class decorator: register the maths of these nengo neuron types.
+
+    Returns
+    -------
+    decorator : callable
+    """
+
+    def decorator(cls):
+        for nc in neuron_classes:
+            _MATHS[nc] = cls
+        return cls
+
+    return decorator
+
+
+def neuron_maths(
+    neuron: nengo.neurons.NeuronType,
+    smoothing: float | None = None,
+    dtype="float32",
+    dt: float = 0.001,
+) -> NeuronMaths:
+    """The maths of ``neuron`` on tensors; a clear error for a type the engine lacks.
+
+    ``dt`` matters only for Loihi's types (their rates are whole numbers of steps).
+
+    Returns
+    -------
+    maths : NeuronMaths
+    """
+    if type(neuron).__module__.startswith("nengo_loihi"):
+        # registers Loihi's types; imported on demand so that nengo_loihi loads only here
+        import nengo_mif.keras.loihi  # noqa: F401
+    for cls in type(neuron).__mro__:
+        if cls in _MATHS:
+            return _MATHS[cls](neuron, smoothing, dtype, dt)
+    raise EngineError(
+        f"the Keras engine has no implementation of {type(neuron).__name__}; "
+        f"it runs {', '.join(c.__name__ for c in _MATHS)} (use --engine nengo-dl for others)"
+    )
+
+
+class NeuronMaths:
+    """Rate curve and spiking step of one neuron type, on tensors.
+
+    ``rate(J)`` and ``step(dt, J, *state)`` exclude the amplitude; ``step`` returns
+    ``(n_spikes, *state)`` with the state in the order of the type's ``state`` dict.
+    ``fuse`` says whether XLA fusion pays for the rate curve (not for ReLU's one op).
+    """
+
+    fuse = True
+
+    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+        self.neuron = neuron
+        self.dt = dt  # only Loihi's types, whose rates depend on the step, use it
+        self.smoothing = smoothing or None
+        self.dtype = tf.as_dtype(dtype)
+        self.ops = TFOps(self.dtype)
+        self.j_th = threshold(neuron)
+        self.spiking = bool(neuron.spiking)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(self.neuron.state) if self.spiking else ()
+
+    def rate(self, J):
+        raise NotImplementedError
+
+    def step(self, dt, J, *state):
+        raise NotImplementedError
+
+    def initial_state(self, n_neurons: int, seed: int | None) -> list[np.ndarray]:
+        """nengo's rule: draw each state variable from the type's distribution.
+
+        Returns
+        -------
+        state : list of np.ndarray
+        """
+        state = initial_state(self.neuron, n_neurons, seed, self.dtype.as_numpy_dtype)
+        return [state[name] for name in self.state_names]
+
+
+@maths_for(nengo.RectifiedLinear)
+class RectifiedLinearMaths(NeuronMaths):
+    """ReLU; its spiking counterpart integrates ``J dt`` and spikes per whole unit."""
+
+    fuse = False
+
+    def rate(self, J):
+        return tf.nn.relu(J)
+
+    def step(self, dt, J, voltage):
+        voltage = voltage + tf.nn.relu(J) * dt
+        n_spikes = tf.floor(voltage)
+        return n_spikes, voltage - n_spikes
+
+
+@maths_for(nengo.LIF, nengo.LIFRate)
+class LIFMaths(NeuronMaths):
+    """NengoDL's LIF: `LIFRate` / `SoftLIFRate` for training, `LIFBuilder.step`."""
+
+    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+        super().__init__(neuron, smoothing, dtype, dt)
+        self.tau_rc = tf.constant(neuron.tau_rc, self.dtype)
+        self.tau_ref = tf.constant(neuron.tau_ref, self.dtype)
+        self.min_voltage = tf.constant(getattr(neuron, "min_voltage", 0.0), self.dtype)
+
+    def rate(self, J):
+        return self.lif_rate(J, self.tau_ref)
+
+    def lif_rate(self, J, tau_ref):
+        """NengoDL's (smoothed) LIF rate with refractory period ``tau_ref``."""
+        J = J - 1.0
+        if self.smoothing is None:
+            rates = 1.0 / (
+                tau_ref + self.tau_rc * tf.math.log1p(tf.math.reciprocal(tf.maximum(J, 1e-15)))
+            )
+            return tf.where(J > 0, rates, tf.zeros_like(J))
+        sigma = tf.constant(self.smoothing, self.dtype)
+        js = J / sigma
+        j_valid = js > -20
+        z = tf.nn.softplus(tf.where(j_valid, js, tf.zeros_like(js))) * sigma
+        q = tf.where(j_valid, tf.math.log1p(tf.math.reciprocal(z)), -js - tf.math.log(sigma))
+        return 1.0 / (tau_ref + self.tau_rc * q)
+
+    def step(self, dt, J, voltage, refractory_time):
+        zero = tf.zeros((), self.dtype)
+        delta_t = tf.clip_by_value(dt - refractory_time, zero, dt)
+        voltage = voltage + (voltage - J) * tf.math.expm1(-delta_t / self.tau_rc)
+        spiked = voltage > 1.0
+        partial_ref = -self.tau_rc * tf.math.log1p((1.0 - voltage) / (J - 1.0))
+        refractory_time = tf.where(spiked, self.tau_ref - partial_ref, refractory_time - dt)
+        voltage = tf.where(spiked, tf.zeros_like(voltage), tf.maximum(voltage, self.min_voltage))
+        return tf.cast(spiked, self.dtype), voltage, refractory_time
+
+
+@maths_for(MIF, MIF2)
+class MemristiveMaths(NeuronMaths):
+    """The rate curve and step a memristive type declares (``type(neuron).dynamics``).
+
+    The same functions of `nengo_mif.dynamics` that nengo core and the NengoDL
+    builder run, on tensors.
+    """
+
+    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+        super().__init__(neuron, smoothing, dtype, dt)
+        self.circuit = neuron.circuit()
+        self.dynamics = type(neuron).dynamics
+
+    def rate(self, J):
+        if self.smoothing is not None:
+            J = smooth_threshold(J, self.j_th, self.smoothing)
+        return self.dynamics.rate(self.circuit, J, self.ops)
+
+    def step(self, dt, J, *state):
+        return self.dynamics.step(self.circuit, dt, J, *state, ops=self.ops)
+
+
+def neuron_config(neuron: nengo.neurons.NeuronType) -> dict:
+    return dict(
+        type=type(neuron).__name__,
+        params={p: getattr(neuron, p) for p in neuron.params if p != "initial_state"},
+    )
+
+
+def neuron_from_config(config) -> nengo.neurons.NeuronType:
+    if isinstance(config, nengo.neurons.NeuronType):
+        return config
+    classes = {c.__name__: c for c in _MATHS}
+    return classes[config["type"]](**config["params"])
+
+
+def rate_function(maths: NeuronMaths, scale: float, amplitude: float) -> Callable:
+    """``z -> amplitude * r(J_th + scale z)`` with its gradient, fused where it pays.
+
+    The rate curve acts element by element, so one XLA pass computes both the rate
+    and its slope (the derivative autodiff would build as a second graph of dozens of
+    operations), and the backward pass is a single multiply. Cheap curves (ReLU) run
+    as they are.
+
+    Returns
+    -------
+    rate : callable
+    """
+
+    def rate(z):
+        return maths.rate(maths.j_th + scale * z) * amplitude
+
+    if not maths.fuse:
+        return rate
+
+    def value_and_slope(z):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            r = rate(z)
+        return r, tape.gradient(r, z)
+
+    fused_value_and_slope = fused(value_and_slope)
+
+    @tf.custom_gradient
+    def fused_rate(z):
+        r, slope = fused_value_and_slope(z)
+        return r, lambda dy: dy * slope
+
+    return fused_rate
