@@ -30,13 +30,13 @@ from pathlib import Path
 from nengo_mif.networks import checkpoint
 from nengo_mif.networks.config import (
     LR_SCHEDULES,
-    MODEL_NAMES,
     EvalConfig,
     TrainConfig,
     for_run,
     synapse_label,
 )
 from nengo_mif.networks.evaluate import evaluate
+from nengo_mif.networks.models import MODELS
 from nengo_mif.networks.run import Run
 from nengo_mif.networks.train import train
 from nengo_mif.networks.tune import chosen_on_validation, tune
@@ -51,7 +51,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--dataset", default="mnist-5k")
     p.add_argument("--data-dir")
     p.add_argument("--neurons", nargs="+", default=["relu", "lif", "mif", "mif2"])
-    p.add_argument("--model", default="mnist_cnn", choices=MODEL_NAMES)
+    p.add_argument("--model", default="mnist_cnn", choices=tuple(MODELS))
     p.add_argument("--epochs", type=int, default=15, help="rate epochs")
     p.add_argument("--shift", type=int, default=0, help="augmentation: random shifts, pixels")
     p.add_argument("--flip", action="store_true", help="augmentation: random left-right flips")

@@ -22,9 +22,9 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from nengo_mif.deploy import LOIHI
 from nengo_mif.deploy.config import DeployConfig
 from nengo_mif.deploy.run import deploy, format_report
+from nengo_mif.deploy.training import LOIHI
 from nengo_mif.networks.config import EvalConfig
 from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.run import Run

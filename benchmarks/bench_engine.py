@@ -54,11 +54,11 @@ def _timed(fn, repeats: int = 1) -> float:
 def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict:
     """One measurement (runs in its own process)."""
     import numpy as np
-    from nengo_mif.engines import engine as get_engine
-    from nengo_mif.keras.maths import tf
     from nengo_mif.networks.config import TrainConfig
     from nengo_mif.networks.models import mnist_cnn
 
+    from nengo_mif.engines import engine as get_engine
+    from nengo_mif.keras.maths import tf
     from nengo_mif.registry import neuron_type, record
 
     x, y, x_test = _data(n_train, n_infer)
@@ -113,6 +113,7 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
             seconds = _timed(lambda: net.predict(x_test, n_steps, 50), repeats=2)
         else:  # the package's NengoDL path, simulator built once (as the Converter row)
             import nengo_dl
+
             from nengo_mif.dl.conversion import convert
 
             rec = record(neuron)

@@ -2,7 +2,3 @@
 
 Installed as ``nengo_mif.deploy``.
 """
-
-from nengo_mif.deploy.training import LOIHI
-
-__all__ = ["LOIHI"]

@@ -116,13 +116,13 @@ def to_nir(
     """
     import nir
 
-    from nengo_mif.engines import synapse_for
+    from nengo_mif.engines import amplitude_of, synapse_for
     from nengo_mif.keras.convert import RESHAPE, activation_kind, chain
     from nengo_mif.registry import threshold
 
     gain = scale * gain_factor
     offset = threshold(kind) / gain  # z = 0 sits at the firing threshold
-    amplitude = getattr(kind, "amplitude", 1.0) / scale
+    amplitude = amplitude_of(kind, scale)
     nodes = {"input": nir.Input({"input": _chw(model.input_shape[1:])})}
     receivers, after = {}, "probe"  # neuron layer -> the layer its synapse feeds
     for layer in reversed(chain(model)):

@@ -10,41 +10,62 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from dataclasses import MISSING, fields
+from collections.abc import Iterable
+from dataclasses import Field, fields
 from pathlib import Path
 
+from nengo.exceptions import ValidationError
 
-def _parse_type(annotation: str):
-    if "tuple" in annotation:
-        return lambda text: tuple(int(v) for v in text.split(","))
-    if "float" in annotation:
-        return float
-    if "int" in annotation:
-        return int
-    return str
+from nengo_mif.exceptions import CheckpointError, NengoMifError
+
+#: the errors that are the user's to fix: reported in one line, exit code 2. Ours all
+#: derive from NengoMifError; besides them the jobs pass on nengo's ValidationError (a
+#: neuron parameter out of range)
+USER_ERRORS: tuple[type[Exception], ...] = (NengoMifError, ValidationError)
 
 
-def _add_fields(p: argparse.ArgumentParser, cls, skip=(), defaults=None) -> None:
+def _add_fields(
+    p: argparse.ArgumentParser,
+    classes: Iterable[type],
+    skip: Iterable[str] = (),
+    defaults: dict | None = None,
+) -> None:
+    """One option per declared setting of the config ``classes``; where two declare the
+    same setting, the first one's (its default and help) is the option."""
     defaults = defaults or {}
-    seen = {a.dest for a in p._actions}
-    for f in fields(cls):
-        if f.name in skip or f.name in seen:
-            continue
-        default = defaults.get(f.name, f.default if f.default is not MISSING else None)
-        meta = dict(f.metadata)
-        if str(f.type) == "bool":
-            p.add_argument(
-                f"--{f.name.replace('_', '-')}", action="store_true", help=meta.get("help", "")
-            )
-            continue
-        p.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            type=_parse_type(str(f.type)),
-            default=default,
-            choices=meta.get("choices"),
-            help=meta.get("help", "")
-            + ("" if "default:" in meta.get("help", "") else f" (default: {default})"),
-        )
+    added = set(skip)
+    for cls in classes:
+        for f in fields(cls):
+            if f.name in added or "allowed" not in f.metadata:
+                continue
+            added.add(f.name)
+            _add_option(p, f, defaults)
+
+
+def _add_option(p: argparse.ArgumentParser, f: Field, defaults: dict) -> None:
+    """The option of setting ``f``: parsed, bounded and described by its declaration
+    (`nengo_mif.networks.config.setting`), its default overridden by ``defaults``."""
+    from nengo_mif.settings import option
+
+    meta = f.metadata
+    # argparse %-formats help text: a literal % must be doubled
+    text = meta["help"].replace("%", "%%")
+    if meta["parse"] is None:  # a boolean setting: a flag
+        p.add_argument(option(f.name), action="store_true", help=text)
+        return
+    allowed = meta["allowed"]
+    default = defaults.get(f.name, f.default)
+    shown = default if f.name in defaults else meta["default_help"] or default
+    rule = allowed.rule()
+    notes = [rule] if rule else []
+    notes.append(f"default: {shown}".replace("%", "%%"))
+    p.add_argument(
+        option(f.name),
+        type=meta["parse"],
+        default=default,
+        choices=allowed.choices,
+        help=f"{text} ({'; '.join(notes)})",
+    )
 
 
 def _config(cls, args, **overrides):
@@ -70,9 +91,18 @@ def cmd_train(args) -> int:
     from nengo_mif.networks.train import train
 
     config = _config(TrainConfig, args, data_dir=_resolved(args.data_dir))
-    train(config, args.run_dir, resume=args.resume)
+    train(config, args.run_dir, resume=args.resume, loihi=_loihi_target(config))
     print(f"trained weights in {args.run_dir}")
     return 0
+
+
+def _loihi_target(config):
+    """The Loihi neurons Loihi-aware epochs train against (deploy loads nengo_loihi)."""
+    if not config.loihi_epochs:
+        return None
+    from nengo_mif.deploy.training import LOIHI
+
+    return LOIHI
 
 
 def cmd_evaluate(args) -> int:
@@ -98,7 +128,7 @@ def _check_report_path(out: Path) -> None:
     from nengo_mif.networks import checkpoint
 
     if out.is_dir():
-        raise checkpoint.CheckpointError(f"--out {out} is a folder; give a file name")
+        raise CheckpointError(f"--out {out} is a folder; give a file name")
     checkpoint.check_writable(out.parent)
 
 
@@ -116,7 +146,7 @@ def _write_report(out: Path, report: dict) -> None:
         fd, keep = tempfile.mkstemp(prefix="nengo-mif-report-", suffix=".json")
         with open(fd, "w") as f:
             json.dump(report, f, indent=2)
-        raise checkpoint.CheckpointError(
+        raise CheckpointError(
             f"could not write {out} ({e.strerror}); the report is kept in {keep}"
         ) from e
 
@@ -129,7 +159,9 @@ def cmd_compare(args) -> int:
         TrainConfig, args, neuron=args.neurons[0], data_dir=_resolved(args.data_dir)
     )
     eval_config = _config(EvalConfig, args, neuron=None, mode="spiking")
-    result = compare(args.neurons, train_config, eval_config, args.out_dir)
+    result = compare(
+        args.neurons, train_config, eval_config, args.out_dir, loihi=_loihi_target(train_config)
+    )
     print()
     print(format_table(result))
     print(f"\nresults and figures in {args.out_dir}")
@@ -190,6 +222,13 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command, its options generated from the config classes.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
+    from nengo_mif.defaults import default
     from nengo_mif.deploy.config import DeployConfig
     from nengo_mif.networks.config import TUNE_SYNAPSES, EvalConfig, TrainConfig, neuron_names
     from nengo_mif.registry import trained_types
@@ -216,8 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--out-dir", default=f"results/{name}")
         # evaluation's options first: --synapse etc. default to each run's stored settings
-        _add_fields(p, EvalConfig, skip=("neuron", "mode"), defaults=defaults)
-        _add_fields(p, TrainConfig, skip=("neuron",), defaults=defaults)
+        _add_fields(p, (EvalConfig, TrainConfig), skip=("neuron", "mode"), defaults=defaults)
         p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -225,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    _add_fields(p, TrainConfig)
+    _add_fields(p, (TrainConfig,))
     p.set_defaults(func=cmd_train)
 
     _report_command(
@@ -245,11 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds (default: {' '.join(map(str, TUNE_SYNAPSES))})",
     )
     p.add_argument("--scales", type=float, nargs="+", help="default: per type")
-    p.add_argument("--readout", type=int, nargs="+", default=[1], help="readout windows K")
+    p.add_argument(
+        "--readout",
+        type=int,
+        nargs="+",
+        default=[default.readout_steps],
+        help=f"readout windows K (default: {default.readout_steps})",
+    )
     p.add_argument("--n-val", type=int, help="validation images (default: all held out)")
     _add_fields(
         p,
-        EvalConfig,
+        (EvalConfig,),
         skip=("synapse", "scale_firing_rates", "readout_steps", "n_test", "mode", "neuron"),
     )
     p.set_defaults(func=cmd_tune)
@@ -265,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a trained network as a NIR graph (.nir)")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("out", metavar="OUT.nir")
-    _add_fields(p, DeployConfig, skip=("n_test", "n_steps", "target", "block_shape"))
+    _add_fields(p, (DeployConfig,), skip=("n_test", "n_steps", "target", "block_shape"))
     p.set_defaults(func=cmd_export)
     return parser
 
@@ -275,44 +319,19 @@ def _report_command(sub, name: str, help_text: str, config_class, func) -> None:
     p = sub.add_parser(name, help=help_text)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--out", help="report JSON (default: in the run dir)")
-    _add_fields(p, config_class)
+    _add_fields(p, (config_class,))
     p.set_defaults(func=func)
 
 
-def _user_errors() -> tuple[type, ...]:
-    """The exceptions that are the user's to fix: reported in one line, exit code 2."""
-    from nengo.exceptions import ValidationError
-
-    from nengo_mif.networks.checkpoint import CheckpointError
-    from nengo_mif.networks.config import ConfigError
-    from nengo_mif.networks.data import DataError
-    from nengo_mif.networks.run import RunError
-    from nengo_mif.registry import UnknownNeuronType
-
-    errors = [
-        CheckpointError,
-        ConfigError,
-        DataError,
-        RunError,
-        UnknownNeuronType,
-        ValidationError,
-        FileExistsError,
-        FloatingPointError,
-    ]
-    if "nengo_mif.networks.train" in sys.modules:
-        errors.append(sys.modules["nengo_mif.networks.train"].TrainingInterrupted)
-    if "nengo_mif.networks.engine" in sys.modules:
-        errors.append(sys.modules["nengo_mif.networks.engine"].EngineError)
-    if "nengo_mif.layers" in sys.modules:
-        errors.append(sys.modules["nengo_mif.layers"].NonFiniteInput)
-    if "nengo_mif.deploy.placement" in sys.modules:
-        errors.append(sys.modules["nengo_mif.deploy.placement"].DeployError)
-    if "nengo_mif.deploy.nir_graph" in sys.modules:
-        errors.append(sys.modules["nengo_mif.deploy.nir_graph"].NIRExportError)
-    return tuple(errors)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    code : int
+        0 on success, 2 for an error that is the user's to fix (`USER_ERRORS`, reported
+        in one line), 130 when interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -324,12 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nengo-mif {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:
-        if isinstance(e, _user_errors()):
-            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            print(f"nengo-mif {args.command}: error: {message}", file=sys.stderr)
-            return 2
-        raise
+    except USER_ERRORS as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"nengo-mif {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,9 +20,26 @@ import numpy as np
 
 from nengo_mif.exceptions import ConfigError, EngineError
 
-#: engine name -> the module that registers it
-ENGINE_PACKAGES = {"keras": "nengo_mif.keras.engine", "nengo-dl": "nengo_mif.dl.engine"}
 _ENGINES: dict[str, Engine] = {}
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What an engine is and can do, known without importing it (TensorFlow)."""
+
+    #: the module that registers it (`register_engine`)
+    module: str
+    #: it trains through time (`Engine.fit_through_time`)
+    through_time: bool
+    #: it runs the random and latency input encodings
+    encodings: bool
+
+
+#: every engine, by the name settings give it
+ENGINES: dict[str, EngineSpec] = {
+    "keras": EngineSpec("nengo_mif.keras.engine", through_time=True, encodings=True),
+    "nengo-dl": EngineSpec("nengo_mif.dl.engine", through_time=False, encodings=False),
+}
 
 Synapses = float | None | dict[str, float]
 
@@ -43,6 +60,9 @@ class TrainSettings(Protocol):
     readout_steps: int
     train_readouts: tuple[int, ...] | None
     spike_reg: float
+    surrogate: str
+    surrogate_width: float
+    attach_reset: bool
 
 
 class Fit(Protocol):
@@ -73,13 +93,11 @@ class Simulation:
 
 
 class Engine:
-    """One way of running networks of neurons. Subclasses register with `register_engine`.
-
-    ``spike_aware`` says whether the engine trains through time (`fit_spike_aware`).
+    """One way of running networks of neurons. Subclasses register with `register_engine`;
+    what each can do is declared in `ENGINES`.
     """
 
     name: ClassVar[str]
-    spike_aware: ClassVar[bool] = False
 
     def fit_rate(
         self,
@@ -97,7 +115,7 @@ class Engine:
         """
         raise NotImplementedError
 
-    def fit_spike_aware(
+    def fit_through_time(
         self,
         model,
         neuron: nengo.neurons.NeuronType,
@@ -106,7 +124,10 @@ class Engine:
         synapses: dict | None = None,
         method: str = "spike-aware",
     ) -> Fit:
-        """Training through time with the spiking ``neuron`` (``method``: how gradients flow).
+        """Training through time with the spiking ``neuron``.
+
+        ``method`` is how gradients flow back (`nengo_mif.names.THROUGH_TIME_METHODS`):
+        ``"spike-aware"`` (straight-through) or ``"bptt"``.
 
         Returns
         -------
@@ -159,10 +180,10 @@ def engine(name: str) -> Engine:
     -------
     engine : Engine
     """
-    if name not in ENGINE_PACKAGES:
-        raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_PACKAGES)}")
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
     if name not in _ENGINES:
-        importlib.import_module(ENGINE_PACKAGES[name])
+        importlib.import_module(ENGINES[name].module)
     return _ENGINES[name]
 
 

@@ -41,6 +41,10 @@ class RunError(NengoMifError, FileNotFoundError):
     """A run directory is missing or holds no finished epoch."""
 
 
+class RunExists(NengoMifError, FileExistsError):
+    """A run directory already holds a training run; the message says how to continue it."""
+
+
 class TrainingInterrupted(NengoMifError, RuntimeError):
     """Training stopped by the user; the message says what is on disk and how to resume."""
 

@@ -14,13 +14,25 @@ class TFOps:
 
     exp = staticmethod(tf.exp)
     log1p = staticmethod(tf.math.log1p)
-    floor = staticmethod(tf.floor)
     logical_and = staticmethod(tf.logical_and)
     logical_or = staticmethod(tf.logical_or)
     logical_not = staticmethod(tf.logical_not)
 
-    def __init__(self, dtype="float32"):
+    def __init__(self, dtype="float32", straight_through_floor: bool = False):
         self.dtype = tf.as_dtype(dtype)
+        self.straight_through_floor = straight_through_floor
+
+    def floor(self, x):
+        """``floor(x)``; with ``straight_through_floor``, the identity's gradient.
+
+        The dynamics count whole inter-spike intervals with a floor; training
+        through time passes its gradient straight through, so the number of
+        further spikes in a step answers to the input and the state continuously.
+        """
+        if not self.straight_through_floor:
+            return tf.floor(x)
+        # exactly floor(x) forward: x - x is 0
+        return tf.stop_gradient(tf.floor(x)) + (x - tf.stop_gradient(x))
 
     def _t(self, x):
         return x if tf.is_tensor(x) else tf.constant(x, dtype=self.dtype)

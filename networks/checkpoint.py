@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nengo_mif.exceptions import CheckpointError
+from nengo_mif.exceptions import CheckpointError, RunError
 
 STATE = "state.json"
 
@@ -126,7 +126,7 @@ def load_params(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """
     state = load_state(run_dir)
     if state is None or "params" not in state:
-        raise FileNotFoundError(
+        raise RunError(
             f"{run_dir} holds no finished training epoch ({STATE} missing); run "
             "`nengo-mif train` first or point at the right --run-dir"
         )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nengo_mif.networks.config import THROUGH_TIME
+
 from nengo_mif.exceptions import ConfigError
 
 #: settings a resumed run may change: epoch counts and the training subset
-RESUMABLE = ("epochs", "spike_aware_epochs", "loihi_epochs", "max_train")
-#: settings only spike-aware training reads: free until its first epoch
+RESUMABLE = ("epochs", "spike_aware_epochs", "bptt_epochs", "loihi_epochs", "max_train")
+#: settings only training through time reads: free until its first epoch
 SPIKE_AWARE = (
     "n_steps",
     "synapse",
@@ -20,6 +22,9 @@ SPIKE_AWARE = (
     "train_readouts",
     "encoding",
     "spike_aware_learning_rate",
+    "surrogate",
+    "surrogate_width",
+    "attach_reset",
 )
 
 
@@ -27,7 +32,7 @@ def _differences(state: dict, wanted: dict) -> list[str]:
     saved = state["config"]
     wanted = json.loads(json.dumps(wanted))  # as saved: tuples are lists
     free = RESUMABLE
-    if not any(h.get("phase") == "spike-aware" for h in state["history"]):
+    if not any(h.get("phase") in THROUGH_TIME for h in state["history"]):
         free += SPIKE_AWARE
     return [
         f"{k}: run has {saved.get(k)!r}, asked for {wanted[k]!r}"
@@ -48,7 +53,7 @@ def check_continues(run_dir: Path, state: dict, wanted_phases: list[str], wanted
         raise ConfigError(
             f"{run_dir} holds {_phase_summary(done)}; the settings ask for "
             f"{_phase_summary(wanted_phases)}, which does not continue it (phases run in "
-            "the order rate, spike-aware, Loihi; ask for at least the epochs done of "
+            "the order rate, spike-aware, BPTT, Loihi; ask for at least the epochs done of "
             "each, and none of an earlier phase after a later one) - or train anew"
         )
     diff = _differences(state, wanted)

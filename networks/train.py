@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.config import TrainConfig
+from nengo_mif.networks.config import THROUGH_TIME, TrainConfig
 from nengo_mif.networks.data import Dataset, random_flip, random_shift
 from nengo_mif.networks.models import (
     MODELS,
@@ -34,8 +34,13 @@ from nengo_mif.networks.run import Run, keras_arrays, set_layer_weights
 from nengo_mif.networks.smoothing import check_smoothing
 
 from nengo_mif._quiet import import_tensorflow
-from nengo_mif.engines import Fit, engine
-from nengo_mif.exceptions import ConfigError, TrainingDiverged, TrainingInterrupted
+from nengo_mif.engines import ENGINES, Fit, engine
+from nengo_mif.exceptions import (
+    ConfigError,
+    RunExists,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 from nengo_mif.registry import neuron_type, spiking_counterpart
 
 tf = import_tensorflow()
@@ -127,7 +132,7 @@ def train(
         Print a line per epoch.
     loihi : LoihiTarget or None
         The Loihi neurons to fine-tune against; needed for ``config.loihi_epochs``
-        (``nengo_mif.deploy.LOIHI``).
+        (``nengo_mif.deploy.training.LOIHI``).
 
     Returns
     -------
@@ -137,7 +142,7 @@ def train(
     run_dir = Path(run_dir)
     state = checkpoint.load_state(run_dir)
     if state is not None and not resume:
-        raise FileExistsError(
+        raise RunExists(
             f"{run_dir} already holds a training run ({state['epochs_done']} epochs); "
             "pass --resume to continue it or choose another --run-dir"
         )
@@ -148,7 +153,7 @@ def train(
     if config.loihi_epochs and loihi is None:
         raise ConfigError(
             "loihi_epochs needs the Loihi neurons to train against: pass "
-            "loihi=nengo_mif.deploy.LOIHI to train() (the CLI does)"
+            "loihi=nengo_mif.deploy.training.LOIHI to train() (the CLI does)"
         )
     checkpoint.check_writable(run_dir)
     seed_everything(config.seed)
@@ -209,10 +214,6 @@ def train(
     if state["history"] and state["history"][-1]["phase"] == "rate":
         check_smoothing(run_dir, config, state)
     return state
-
-
-#: phases that run the spiking network through time
-THROUGH_TIME = ("spike-aware",)
 
 
 def _training_set(config: TrainConfig, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -279,14 +280,13 @@ def _make_fit(
     """The fit for one training phase, starting from ``model``'s weights."""
     runner = engine(config.engine)
     if phase in THROUGH_TIME:
-        if not runner.spike_aware:
+        if not ENGINES[config.engine].through_time:
             raise ConfigError(
-                f"{phase} training runs on the keras engine, not {config.engine}; "
-                "use --engine keras"
+                f"{phase} training does not run on the {config.engine} engine; use --engine keras"
             )
         synapses = state.get("settings", {}).get("synapse")
         kind, scale = spiking_counterpart(config.neuron, config.scale_firing_rates)
-        fit = runner.fit_spike_aware(
+        fit = runner.fit_through_time(
             model,
             kind,
             config,

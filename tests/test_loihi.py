@@ -68,9 +68,9 @@ def test_loihi_spikes_equal_nengo_extras_builders(name, images):
 
 
 def test_loihi_fine_tuning_stores_its_neurons_and_resumes(tiny_model, tmp_path):
-    from nengo_mif.deploy import LOIHI
     from nengo_mif.deploy.config import DeployConfig
     from nengo_mif.deploy.run import loihi_neurons_for
+    from nengo_mif.deploy.training import LOIHI
     from nengo_mif.networks.config import ConfigError, TrainConfig
     from nengo_mif.networks.run import Run
     from nengo_mif.networks.train import train

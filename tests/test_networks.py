@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from nengo_mif.networks import checkpoint
-from nengo_mif.networks.config import LR_SCHEDULES, MODEL_NAMES, TrainConfig
+from nengo_mif.networks.config import LR_SCHEDULES, TrainConfig
 from nengo_mif.networks.models import (
     MODELS,
     cifar_cnn,
@@ -18,6 +18,7 @@ from nengo_mif.networks.models import (
 from nengo_mif.networks.train import train
 
 from nengo_mif.cli import main
+from nengo_mif.exceptions import ConfigError
 
 
 def test_reference_mnist_net_parameters():
@@ -197,8 +198,12 @@ def test_rate_regulariser_trains(tmp_path):
     assert np.isfinite(state["history"][0]["loss"])
 
 
-def test_model_names_match_the_models():
-    assert set(MODEL_NAMES) == set(MODELS)
+def test_model_setting_follows_the_registry(tiny_model):
+    """A registered model is a valid setting, an unknown one names the choices."""
+    assert TrainConfig(model="tiny_cnn").model == "tiny_cnn"
+    with pytest.raises(ConfigError, match="unknown model 'nope'; choose one of mnist_cnn"):
+        TrainConfig(model="nope")
+    assert set(MODELS) >= {"mnist_cnn", "mnist_cnn_wide", "cifar_cnn", "cifar_deep"}
 
 
 def test_layer_report_counts_standalone_activation_neurons():

@@ -235,8 +235,7 @@ def _weight_connections(conv: Converted) -> dict[str, tuple]:
         kernel = [
             c
             for c in conns
-            if _label(c.post_obj).startswith(prefix)
-            and not _label(c.pre_obj).startswith(prefix)
+            if _label(c.post_obj).startswith(prefix) and not _label(c.pre_obj).startswith(prefix)
         ]
         bias = [c for c in conns if _label(c.pre_obj) == f"{layer.name}.0.bias"]
         if len(kernel) != 1 or len(bias) > 1:

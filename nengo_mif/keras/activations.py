@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from nengo_mif._quiet import import_tensorflow
+from nengo_mif.engines import amplitude_of
 from nengo_mif.exceptions import NonFiniteInput
 from nengo_mif.keras.maths import (
     fused,
@@ -22,7 +23,9 @@ from nengo_mif.keras.maths import (
     neuron_maths,
     rate_function,
 )
+from nengo_mif.keras.surrogates import ThroughTime, surrogate
 from nengo_mif.keras.synapses import SynapseFilter
+from nengo_mif.keras.time_loop import run_over_time, vjp_function
 
 tf = import_tensorflow()
 
@@ -60,7 +63,7 @@ class RateActivation(tf.keras.layers.Layer):
         self.dt = float(dt)
         self.source = source
         self.maths = neuron_maths(self.neuron, smoothing, self.dtype, self.dt)
-        self.amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
+        self.amplitude = amplitude_of(self.neuron, self.scale)
         self._rate = rate_function(self.maths, self.scale, self.amplitude)
 
     def call(self, z):
@@ -86,10 +89,24 @@ class SpikingCell(tf.keras.layers.Layer):
     ``Lowpass(synapse)`` and reaches the neurons one step later, as through a nengo
     connection, plus an unfiltered ``bias``: then the filter's value is state too.
 
-    Called with ``training=True``, the forward pass is the same spikes, and the
-    backward pass is spike-aware training's straight-through estimate: the derivative
-    of the type's (smoothed) rate curve at the present input, ``amplitude r'(J)``;
-    gradients reach earlier steps through the synapse, not the neurons' state.
+    Called with ``training=True``, the forward pass is the same spikes; the backward
+    pass is ``through_time``'s (`nengo_mif.keras.surrogates.ThroughTime`):
+
+    * ``spike-aware``: the straight-through estimate, the derivative of the type's
+      (smoothed) rate curve at the present input, ``amplitude r'(J)``; gradients
+      reach earlier steps through the synapse, not the neurons' state;
+    * ``bptt``: the step itself is differentiated with respect to its input current
+      and its incoming state (`NeuronMaths.step_through_time`), so gradients flow
+      from step to step through the membrane (and the memristors' continuous
+      evolution); each spike count ``n`` takes the surrogate derivative at the
+      membrane's distance from threshold ``u`` (`NeuronMaths.surrogate_input`)::
+
+          dn/dJ = sigma'(u) du/dJ + d(q)/dJ,   dn/dstate = sigma'(u) du/dstate + d(q)/dstate
+
+      where ``q`` is the event-exact number of further whole inter-spike intervals
+      in the step before its floor (MIF, MIF2 at kHz rates fire several times per
+      step); unless ``detach_reset``, the reset adds ``-reset_drop sigma'(u)`` to
+      the new voltage's derivative.
     """
 
     def __init__(
@@ -104,10 +121,12 @@ class SpikingCell(tf.keras.layers.Layer):
         bias=None,
         smoothing: float | None = None,
         train_synapse: bool = False,
+        through_time: ThroughTime | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.neuron = neuron_from_config(neuron)
+        self.through_time = through_time or ThroughTime()
         self.units_shape = tuple(int(d) for d in units_shape)
         self.n_neurons = int(np.prod(self.units_shape))
         self.dt = float(dt)
@@ -116,7 +135,7 @@ class SpikingCell(tf.keras.layers.Layer):
         self.maths = neuron_maths(self.neuron, smoothing, self.dtype, self.dt)
         if not self.maths.spiking:
             raise TypeError(f"{type(self.neuron).__name__} does not spike; use RateActivation")
-        self.amplitude = getattr(self.neuron, "amplitude", 1.0) / self.scale
+        self.amplitude = amplitude_of(self.neuron, self.scale)
         self.alpha = self.amplitude / self.dt
         names = self.maths.state_names
         values = (
@@ -136,71 +155,110 @@ class SpikingCell(tf.keras.layers.Layer):
             tf.TensorShape([1])
         ]
         self.output_size = tf.TensorShape(self.units_shape)
-        self._step = fused(self._fused_step)
-        self._train_step = fused(self._fused_train_step)
+        self._surrogate = surrogate(self.through_time.surrogate, self.through_time.width)
+        #: one step per mode, ``(x, *params, *state) -> (output, finite, *state)``
+        self.steps = {mode: fused(self._step_function(mode)) for mode in MODES}
+        #: the training steps' vector-Jacobian products (`time_loop.run`'s backward)
+        self.vjps = {mode: fused(vjp_function(self._step_function(mode))) for mode in MODES[1:]}
 
     def build(self, input_shape):
         if self.synapse_filter is not None:
             self.synapse_filter.build_weights(self)
         super().build(input_shape)
 
+    @property
+    def training_mode(self) -> str:
+        return self.through_time.method
+
+    def parameters(self) -> tuple:
+        """The synapse's ``(a, b, bias)`` as tensors (empty without a synapse).
+
+        Returns
+        -------
+        params : tuple of tf.Tensor
+        """
+        if self.synapse_filter is None:
+            return ()
+        # tensors, not the variables: the loop's custom gradient reaches them through
+        # these reads
+        return tuple(tf.convert_to_tensor(p) for p in self.synapse_filter.arguments())
+
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
-        batch = tf.shape(inputs)[0] if inputs is not None else batch_size
-        state = [
+        return self.initial_states(tf.shape(inputs)[0] if inputs is not None else batch_size) + [
+            tf.ones((batch_size if inputs is None else tf.shape(inputs)[0], 1), self.dtype)
+        ]
+
+    def initial_states(self, batch) -> list:
+        """The neurons' (and the synapse's) initial state for ``batch`` images.
+
+        Returns
+        -------
+        state : list of tf.Tensor
+        """
+        return [
             tf.broadcast_to(tf.constant(v), tf.concat([[batch], v.shape], 0)) for v in self.initial
         ]
-        return state + [tf.ones((batch, 1), self.dtype)]
 
     def call(self, x, states, training=None):
+        # one step as a Keras RNN cell (``SpikingActivation(stateful=True)``)
         *state, finite = states
-        if not training:
-            filt = () if self.synapse_filter is None else self.synapse_filter.arguments()
-            spikes, ok, *state = self._step(x, *filt, *state)
-            return spikes, [*state, finite * ok]
-        if self.synapse_filter is None:
-            z = x
-        else:
-            *state, y = state
-            z, y = self.synapse_filter.step(x, y)
-        spikes, slope, ok, *state = self._train_step(tf.stop_gradient(z), *state)
-        # forward: the spikes; backward: the rate curve's slope (straight-through)
-        out = spikes + slope * (z - tf.stop_gradient(z))
-        if self.synapse_filter is not None:
-            state.append(y)
-        return out, [*state, finite * ok]
+        mode = self.training_mode if training else "inference"
+        out, ok, *state = self.steps[mode](x, *self.parameters(), *state)
+        return out, [*state, finite * tf.cast(ok[:, None], self.dtype)]
 
     def _current(self, z):
         J = self.maths.j_th + self.scale * z
         is_finite = tf.math.is_finite(J)
-        ok = tf.reduce_all(tf.reshape(is_finite, (tf.shape(J)[0], -1)), axis=1, keepdims=True)
+        ok = tf.reduce_all(tf.reshape(is_finite, (tf.shape(J)[0], -1)), axis=1)
         J = tf.where(is_finite, J, tf.zeros_like(J))  # keeps the loop finite; `ok` reports it
-        return J, tf.cast(ok, self.dtype)
+        return J, ok
 
-    def _fused_step(self, x, *state):
-        if self.synapse_filter is None:
-            z = x
-        else:
-            a, b, bias, *state, y = state
-            z = y + bias  # the value the synapse held before this step
-            state.append(a * y + b * x)
-        J, ok = self._current(z)
-        if self.synapse_filter is None:
-            n_spikes, *state = self.maths.step(self.dt, J, *state)
-        else:
-            n_spikes, *neurons = self.maths.step(self.dt, J, *state[:-1])
-            state = [*neurons, state[-1]]
-        return (n_spikes * self.alpha, ok, *state)
+    def _step_function(self, mode: str):
+        """The step of ``mode`` (see the class docstring) with the synapse inside."""
+        maths, dt, filt = self.maths, self.dt, self.synapse_filter
 
-    def _fused_train_step(self, z, *state):
-        J, ok = self._current(z)
-        n_spikes, *state = self.maths.step(self.dt, J, *state)
+        def step(x, *args):
+            if filt is None:
+                z, state, tail = x, list(args), []
+            else:
+                a, b, bias, *state, y = args
+                z, y = SynapseFilter.advance(x, y, a, b, bias)
+                tail = [y]
+            incoming = state
+            J, ok = self._current(z)
+            if mode == "inference":
+                n_spikes, *state = maths.step(dt, J, *state)
+                out = n_spikes * self.alpha
+            elif mode == "spike-aware":
+                # forward: the spikes; backward: the rate curve's slope (straight-through)
+                n_spikes, *state = maths.step(dt, tf.stop_gradient(J), *state)
+                state = [tf.stop_gradient(v) for v in state]
+                out = n_spikes * self.alpha + tf.stop_gradient(self._slope(J)) * (
+                    z - tf.stop_gradient(z)
+                )
+            else:
+                n_spikes, *state = maths.step_through_time(dt, J, *state)
+                # zero forward; the spike's surrogate derivative backward
+                s = self._surrogate(maths.surrogate_input(dt, J, *incoming))
+                if not self.through_time.detach_reset:
+                    state[0] = state[0] - maths.reset_drop * s
+                out = (n_spikes + s) * self.alpha
+            return (out, ok, *state, *tail)
+
+        return step
+
+    def _slope(self, J):
+        """``d output / d z``: the (smoothed) rate curve's slope at ``J``."""
         with tf.GradientTape() as tape:
             tape.watch(J)
             r = self.maths.rate(J)
         slope = tape.gradient(r, J) * (self.amplitude * self.scale)
         # the curve is flat or steep beyond its range (rheobase, latch-up): no NaN/inf
-        slope = tf.where(tf.math.is_finite(slope), slope, tf.zeros_like(slope))
-        return (n_spikes * self.alpha, slope, ok, *state)
+        return tf.where(tf.math.is_finite(slope), slope, tf.zeros_like(slope))
+
+
+#: a cell's steps: evaluation, and the two ways of training through time
+MODES = ("inference", "spike-aware", "bptt")
 
 
 class SpikingActivation(tf.keras.layers.Layer):
@@ -237,6 +295,8 @@ class SpikingActivation(tf.keras.layers.Layer):
         Smoothing of the rate curve whose slope is the spike-aware gradient.
     train_synapse : bool
         Make the synapse time constant a trainable weight.
+    through_time : ThroughTime or None
+        How ``training=True`` differentiates the neurons (default: spike-aware).
     source : str or None
         The name of the layer whose ReLU this replaces (how a converted model is read).
     """
@@ -254,11 +314,15 @@ class SpikingActivation(tf.keras.layers.Layer):
         bias=None,
         smoothing: float | None = None,
         train_synapse: bool = False,
+        through_time: ThroughTime | dict | None = None,
         source: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.neuron = neuron_from_config(neuron)
+        if isinstance(through_time, dict):
+            through_time = ThroughTime(**through_time)
+        self.through_time = through_time or ThroughTime()
         self.source = source
         self.dt, self.scale, self.stateful = float(dt), float(scale), stateful
         self.initial_state, self.seed, self.return_finite = initial_state, seed, return_finite
@@ -277,19 +341,27 @@ class SpikingActivation(tf.keras.layers.Layer):
             bias=self.bias,
             smoothing=self.smoothing,
             train_synapse=self.train_synapse,
+            through_time=self.through_time,
             dtype=self.dtype,
             name="cell",
         )
-        # each step is one XLA computation (`SpikingCell._step`); compiling the whole
+        # each step is one XLA computation (`SpikingCell.steps`); compiling the whole
         # loop instead was measured slower and took 3x the memory
-        self.rnn = tf.keras.layers.RNN(
-            self.cell, return_sequences=True, return_state=True, stateful=self.stateful
+        self.rnn = (
+            tf.keras.layers.RNN(self.cell, return_sequences=True, return_state=True, stateful=True)
+            if self.stateful
+            else None
         )
+        if self.rnn is None:
+            self.cell.build((None, *input_shape[2:]))
         super().build(input_shape)
 
     def call(self, z, training=None):
-        spikes, *state = self.rnn(z, training=training)
-        finite = state[-1][:, 0] > 0.5
+        if self.rnn is None:
+            spikes, finite = run_over_time(self.cell, z, training=bool(training))
+        else:  # Keras keeps the state from one call to the next
+            spikes, *state = self.rnn(z, training=training)
+            finite = state[-1][:, 0] > 0.5
         return (spikes, finite) if self.return_finite else spikes
 
     @property
@@ -321,6 +393,7 @@ class SpikingActivation(tf.keras.layers.Layer):
             bias=None if self.bias is None else np.asarray(self.bias).tolist(),
             smoothing=self.smoothing,
             train_synapse=self.train_synapse,
+            through_time=self.through_time.as_dict(),
             source=self.source,
         )
 

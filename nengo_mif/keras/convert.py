@@ -24,6 +24,7 @@ from nengo_mif.engines import Synapses, amplitude_of, synapse_for
 from nengo_mif.exceptions import EngineError
 from nengo_mif.keras.activations import RateActivation, SpikingActivation, check_finite
 from nengo_mif.keras.encodings import InputEncoding
+from nengo_mif.keras.surrogates import ThroughTime
 from nengo_mif.keras.synapses import Lowpass
 
 tf = import_tensorflow()
@@ -287,12 +288,13 @@ def spiking_model(
     encoding: str = "analog",
     smoothing: float | None = None,
     train_synapses: bool = False,
+    through_time: ThroughTime | None = None,
 ) -> SpikingNet:
     """``model`` as a spiking network over ``n_steps`` time steps (what NengoDL simulates).
 
-    Called with ``training=True`` it is spike-aware: the same spikes forward, the rate
-    curve's slope backward (`nengo_mif.layers.SpikingCell`), gradients through time
-    through the synapses; every kernel, bias (and with ``train_synapses`` every synapse
+    Called with ``training=True`` it trains through time: the same spikes forward,
+    and backward what ``through_time`` says (`nengo_mif.keras.activations.SpikingCell`:
+    the rate curve's slope, or backpropagation through the neurons' state); every kernel, bias (and with ``train_synapses`` every synapse
     time constant) is a trainable weight, read back with `SpikingNet.keras_weights`.
 
     Parameters
@@ -315,11 +317,13 @@ def spiking_model(
     initial_states : dict or None
         Per layer name, the initial state arrays by state name (overrides ``seed``).
     encoding : str
-        How the image enters (`nengo_mif.layers.InputEncoding`).
+        How the image enters (`nengo_mif.keras.encodings.InputEncoding`).
     smoothing : float or None
         Smoothing of the rate curves whose slopes spike-aware training uses.
     train_synapses : bool
         Make every synapse time constant a trainable weight.
+    through_time : ThroughTime or None
+        How ``training=True`` differentiates the neurons (default: spike-aware).
 
     Returns
     -------
@@ -351,6 +355,7 @@ def spiking_model(
             bias=bias,
             smoothing=smoothing,
             train_synapse=train_synapses,
+            through_time=through_time,
             source=name,
             name=_neuron_name(name),
         )(z)

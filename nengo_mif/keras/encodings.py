@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from nengo_mif._quiet import import_tensorflow
-from nengo_mif.encodings import ENCODINGS
 from nengo_mif.exceptions import ConfigError
+from nengo_mif.names import ENCODINGS
 
 tf = import_tensorflow()
 

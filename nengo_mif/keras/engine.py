@@ -5,10 +5,18 @@ from __future__ import annotations
 import nengo
 import numpy as np
 
-from nengo_mif.engines import Engine, Simulation, Synapses, TrainSettings, register_engine
+from nengo_mif.engines import (
+    Engine,
+    Simulation,
+    Synapses,
+    TrainSettings,
+    amplitude_of,
+    register_engine,
+)
 from nengo_mif.exceptions import ConfigError
 from nengo_mif.keras.convert import rate_outputs, spiking_model
 from nengo_mif.keras.fit import RateFit, SpikeAwareFit
+from nengo_mif.keras.surrogates import ThroughTime
 
 
 @register_engine
@@ -16,15 +24,20 @@ class KerasEngine(Engine):
     """Runs what NengoDL runs, spike for spike, as Keras layers (`nengo_mif.keras`)."""
 
     name = "keras"
-    spike_aware = True
 
     def fit_rate(self, model, neuron, settings: TrainSettings, scale=1.0, gain_factor=1.0):
         return RateFit(model, neuron, settings, scale, gain_factor)
 
-    def fit_spike_aware(
+    def fit_through_time(
         self, model, neuron, settings: TrainSettings, scale, synapses=None, method="spike-aware"
     ):
-        return SpikeAwareFit(model, neuron, settings, scale, synapses)
+        through_time = ThroughTime(
+            method=method,
+            surrogate=settings.surrogate,
+            width=settings.surrogate_width,
+            detach_reset=not settings.attach_reset,
+        )
+        return SpikeAwareFit(model, neuron, settings, scale, synapses, through_time)
 
     def simulate(
         self,
@@ -44,7 +57,7 @@ class KerasEngine(Engine):
     ) -> Simulation:
         if rate:
             out, acts = rate_outputs(model, neuron, x, batch_size)
-            amplitude = getattr(neuron, "amplitude", 1.0)
+            amplitude = amplitude_of(neuron)
             activity = {name: float(a.sum() * dt / amplitude) for name, a in acts.items()}
             return Simulation(out[:, None], activity)
         if encoding != "analog" and (x.min() < 0 or x.max() > 1):

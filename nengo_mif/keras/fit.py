@@ -14,6 +14,7 @@ import numpy as np
 from nengo_mif._quiet import import_tensorflow
 from nengo_mif.engines import TrainSettings, amplitude_of
 from nengo_mif.keras.convert import rate_model, rate_neuron_layers, spiking_model
+from nengo_mif.keras.surrogates import ThroughTime
 from nengo_mif.registry import with_amplitude
 
 tf = import_tensorflow()
@@ -76,13 +77,15 @@ class RateFit:
 
 
 class SpikeAwareFit:
-    """Spike-aware training (Keras engine): the spiking network over ``n_steps`` steps.
+    """Training through time (Keras engine): the spiking network over ``n_steps`` steps.
 
     Forward, the trained type's spiking counterpart runs step by step with its
-    synapses, exactly as `evaluate` runs it; backward, each spike takes the slope of
-    the (smoothed) rate curve at the present input (straight-through, as
-    keras-spiking's ``spiking_aware_training``), and gradients flow through time
-    through the synapse filters. The loss reads the filtered output averaged over the
+    synapses, exactly as `evaluate` runs it. Backward, as ``through_time`` says
+    (`nengo_mif.keras.surrogates.ThroughTime`): by default each spike takes the
+    slope of the (smoothed) rate curve at the present input (straight-through, as
+    keras-spiking's ``spiking_aware_training``) and gradients cross time through the
+    synapse filters only; with ``method="bptt"`` they also flow through every
+    neuron's state, each spike taking a surrogate derivative. The loss reads the filtered output averaged over the
     last ``readout_steps`` steps, at the last step and at each of ``train_readouts``
     (the mean of their cross-entropies: a net trained to answer early); the
     firing-rate regulariser pulls each neuron's mean rate toward ``target_rate`` and
@@ -91,7 +94,13 @@ class SpikeAwareFit:
     """
 
     def __init__(
-        self, model, kind, config: TrainSettings, scale: float, synapses: dict | None = None
+        self,
+        model,
+        kind,
+        config: TrainSettings,
+        scale: float,
+        synapses: dict | None = None,
+        through_time: ThroughTime | None = None,
     ):
         self.net = spiking_model(
             model,
@@ -103,6 +112,7 @@ class SpikeAwareFit:
             encoding=config.encoding,
             smoothing=config.smoothing,
             train_synapses=config.train_synapses,
+            through_time=through_time,
         )
         inner = self.net.model
         inp = tf.keras.Input(model.input_shape[1:], name="image")

@@ -44,14 +44,9 @@ class LoihiLIFMaths(LIFMaths):
         loihi = tf.where(J > 1.0, 1.0 / (self.dt * tf.math.ceil(period / self.dt)), 0.0 * J)
         return _staircase(loihi, smooth)
 
-    def step(self, dt, J, voltage, refractory_time):
-        zero = tf.zeros((), self.dtype)
-        delta_t = tf.clip_by_value(dt - refractory_time, zero, dt)
-        voltage = voltage + (voltage - J) * tf.math.expm1(-delta_t / self.tau_rc)
-        spiked = voltage > 1.0
-        refractory_time = tf.where(spiked, self.tau_ref + zero * J, refractory_time - dt)
-        voltage = tf.where(spiked, tf.zeros_like(voltage), tf.maximum(voltage, self.min_voltage))
-        return tf.cast(spiked, self.dtype), voltage, refractory_time
+    def _refractory_after_spike(self, J, voltage, spiked):
+        # Loihi spikes at whole steps: no partial refractory period
+        return self.tau_ref + tf.zeros_like(J)
 
 
 @maths_for(LoihiSpikingRectifiedLinear)
@@ -69,3 +64,6 @@ class LoihiSpikingRectifiedLinearMaths(NeuronMaths):
         spiked = voltage > 1.0
         voltage = tf.where(spiked, tf.zeros_like(voltage), tf.maximum(voltage, 0.0))
         return tf.cast(spiked, self.dtype), voltage
+
+    def surrogate_input(self, dt, J, voltage):
+        return voltage + J * dt - 1.0

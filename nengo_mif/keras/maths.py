@@ -76,7 +76,15 @@ def neuron_maths(
         import nengo_mif.keras.loihi  # noqa: F401
     for cls in type(neuron).__mro__:
         if cls in _MATHS:
-            return _MATHS[cls](neuron, smoothing, dtype, dt)
+            maths = _MATHS[cls]
+            state = tuple(neuron.state) if neuron.spiking else ()
+            if maths.state is not None and state not in ((), maths.state):
+                # a subclass with more state (AdaptiveLIF) needs maths of its own
+                raise EngineError(
+                    f"the Keras engine runs {cls.__name__} with state {maths.state}, but "
+                    f"{type(neuron).__name__} has {state}; use --engine nengo-dl for it"
+                )
+            return maths(neuron, smoothing, dtype, dt)
     raise EngineError(
         f"the Keras engine has no implementation of {type(neuron).__name__}; "
         f"it runs {', '.join(c.__name__ for c in _MATHS)} (use --engine nengo-dl for others)"
@@ -92,6 +100,8 @@ class NeuronMaths:
     """
 
     fuse = True
+    #: the state variables ``step`` takes, in order (None: whatever the type declares)
+    state: tuple[str, ...] | None = None
 
     def __init__(self, neuron, smoothing, dtype, dt=0.001):
         self.neuron = neuron
@@ -112,6 +122,37 @@ class NeuronMaths:
     def step(self, dt, J, *state):
         raise NotImplementedError
 
+    # ---- training through time (`SpikingCell` with ``gradient="bptt"``) ----
+    #: how far a spike moves the membrane (threshold units): the reset's gradient
+    reset_drop = 1.0
+
+    def step_through_time(self, dt, J, *state):
+        """`step` as training through time differentiates it (same forward values).
+
+        Gradients flow through the continuous evolution of the state; whole
+        inter-spike intervals counted by a floor pass their gradient straight
+        through. The first threshold crossing's surrogate is added by the cell, at
+        `surrogate_input`.
+
+        Returns
+        -------
+        n_spikes, *state : tf.Tensor
+        """
+        return self.step(dt, J, *state)
+
+    def surrogate_input(self, dt, J, *state):
+        """The membrane potential relative to threshold that decides the next spike.
+
+        Where the neuron would stand at the end of the step if it had no
+        threshold (``> 0``: it crosses); the spike's surrogate derivative is taken
+        here.
+
+        Returns
+        -------
+        u : tf.Tensor
+        """
+        raise NotImplementedError
+
     def initial_state(self, n_neurons: int, seed: int | None) -> list[np.ndarray]:
         """nengo's rule: draw each state variable from the type's distribution.
 
@@ -128,6 +169,7 @@ class RectifiedLinearMaths(NeuronMaths):
     """ReLU; its spiking counterpart integrates ``J dt`` and spikes per whole unit."""
 
     fuse = False
+    state = ("voltage",)
 
     def rate(self, J):
         return tf.nn.relu(J)
@@ -137,10 +179,17 @@ class RectifiedLinearMaths(NeuronMaths):
         n_spikes = tf.floor(voltage)
         return n_spikes, voltage - n_spikes
 
+    def surrogate_input(self, dt, J, voltage):
+        # a spike per whole unit: the nearest threshold is the nearest integer >= 1
+        voltage = voltage + tf.nn.relu(J) * dt
+        return voltage - tf.maximum(tf.stop_gradient(tf.round(voltage)), 1.0)
+
 
 @maths_for(nengo.LIF, nengo.LIFRate)
 class LIFMaths(NeuronMaths):
     """NengoDL's LIF: `LIFRate` / `SoftLIFRate` for training, `LIFBuilder.step`."""
+
+    state = ("voltage", "refractory_time")
 
     def __init__(self, neuron, smoothing, dtype, dt=0.001):
         super().__init__(neuron, smoothing, dtype, dt)
@@ -167,14 +216,28 @@ class LIFMaths(NeuronMaths):
         return 1.0 / (tau_ref + self.tau_rc * q)
 
     def step(self, dt, J, voltage, refractory_time):
-        zero = tf.zeros((), self.dtype)
-        delta_t = tf.clip_by_value(dt - refractory_time, zero, dt)
-        voltage = voltage + (voltage - J) * tf.math.expm1(-delta_t / self.tau_rc)
+        voltage = self._integrate(dt, J, voltage, refractory_time)
         spiked = voltage > 1.0
-        partial_ref = -self.tau_rc * tf.math.log1p((1.0 - voltage) / (J - 1.0))
-        refractory_time = tf.where(spiked, self.tau_ref - partial_ref, refractory_time - dt)
+        refractory_time = tf.where(
+            spiked, self._refractory_after_spike(J, voltage, spiked), refractory_time - dt
+        )
         voltage = tf.where(spiked, tf.zeros_like(voltage), tf.maximum(voltage, self.min_voltage))
         return tf.cast(spiked, self.dtype), voltage, refractory_time
+
+    def _integrate(self, dt, J, voltage, refractory_time):
+        zero = tf.zeros((), self.dtype)
+        delta_t = tf.clip_by_value(dt - refractory_time, zero, dt)
+        return voltage + (voltage - J) * tf.math.expm1(-delta_t / self.tau_rc)
+
+    def _refractory_after_spike(self, J, voltage, spiked):
+        # the spike came part-way through the step; where it did not spike, the
+        # branch is unused, and its arguments are kept finite so that its gradient is
+        over = tf.where(spiked, 1.0 - voltage, tf.zeros_like(voltage))
+        drive = tf.where(spiked, J - 1.0, tf.ones_like(J))
+        return self.tau_ref + self.tau_rc * tf.math.log1p(over / drive)
+
+    def surrogate_input(self, dt, J, voltage, refractory_time):
+        return self._integrate(dt, J, voltage, refractory_time) - 1.0
 
 
 @maths_for(MIF, MIF2)
@@ -197,6 +260,30 @@ class MemristiveMaths(NeuronMaths):
 
     def step(self, dt, J, *state):
         return self.dynamics.step(self.circuit, dt, J, *state, ops=self.ops)
+
+    @property
+    def reset_drop(self) -> float:
+        # a spike switches M1 on, and the membrane falls from threshold to v_hold
+        return 1.0 - float(self.circuit.v_hold)
+
+    def step_through_time(self, dt, J, *state):
+        return self.dynamics.step(self.circuit, dt, J, *state, ops=self.through_time_ops)
+
+    @property
+    def through_time_ops(self) -> TFOps:
+        return TFOps(self.dtype, straight_through_floor=True)
+
+    def surrogate_input(self, dt, J, voltage, memristor, *m2):
+        # off-state relaxation over the whole step, from v_hold if M1 is on (it
+        # switches off within microseconds): where the membrane heads without firing
+        c = self.circuit
+        v0 = tf.where(memristor > 0.5, c.v_hold + tf.zeros_like(voltage), voltage)
+        g, drive = 1.0, J
+        if c.has_m2:
+            g2 = tf.where(m2[0] > 0.5, c.g2_on, c.g2_off)
+            g, drive = 1.0 + g2, J + g2 * c.e_reset
+        v_inf = drive / g
+        return v_inf + (v0 - v_inf) * tf.exp(-g * dt / c.tau) - 1.0
 
 
 def neuron_config(neuron: nengo.neurons.NeuronType) -> dict:

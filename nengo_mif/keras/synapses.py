@@ -55,13 +55,24 @@ class SynapseFilter:
     def arguments(self) -> tuple:
         return (*self.coefficients(), self.bias)
 
-    def step(self, x, y):
-        """``(z, y')``: the value reaching the neurons now and the filter's next value."""
-        a, b = self.coefficients()
-        return y + self.bias, a * y + b * x  # a neuron layer's filter always has a bias
+    @staticmethod
+    def advance(x, y, a, b, bias=None):
+        """``(z, y')``: the value reaching the neurons now (the filter's value before
+        this step's input, plus the bias) and the filter's next value.
+
+        Returns
+        -------
+        z, y : tf.Tensor
+        """
+        return (y if bias is None else y + bias), lowpass_update(y, x, a, b)
 
     def current_tau(self) -> float:
         return self.tau if self.tau_weight is None else float(self.tau_weight.numpy())
+
+
+def lowpass_update(y, x, a, b):
+    """nengo's zero-order-hold Lowpass: ``y' = a y + b x``."""
+    return a * y + b * x
 
 
 def lowpass_coefficients(tau: float, dt: float) -> tuple[float, float]:
@@ -114,7 +125,7 @@ class Lowpass(tf.keras.layers.Layer):
         a, b = self.filter.coefficients()
         # a loop over time, not unrolled: XLA compiles it in constant time
         ys = tf.scan(
-            lambda y, x_t: a * y + b * x_t,
+            lambda y, x_t: lowpass_update(y, x_t, a, b),
             tf.experimental.numpy.moveaxis(x, 1, 0),
             initializer=tf.zeros_like(x[:, 0]),
         )
