@@ -45,6 +45,16 @@ class NumpyOps:
     def full_like(x, value):
         return np.full(np.shape(x), value, dtype=np.result_type(x, np.float32))
 
+    @staticmethod
+    def count(periods, whole):
+        """The number of whole inter-spike intervals, ``whole = floor(periods)``.
+
+        A separate operation so that training through time can give the count (and
+        only the count: the state's remaining time keeps the floor) a gradient
+        (`nengo_mif.tf_ops.TFOps`).
+        """
+        return whole
+
 
 NUMPY_OPS = NumpyOps()
 
@@ -210,11 +220,13 @@ def step(c: Circuit, dt, J, v, x1, x2, m2, ops=NUMPY_OPS):
     v, x1, x2, m2, elapsed, spiked = advance(c, J, v, x1, x2, m2, dt, ops=ops)
     left = dt - elapsed  # time after the first spike
     isi = period(c, J, ops)
-    n_more = ops.where(spiked, ops.floor(left / isi), 0.0)
+    periods = ops.where(spiked, left / isi, 0.0)
+    n_more = ops.floor(periods)
     t_rest = ops.maximum(left - n_more * isi, 0.0)
     v0, x10, x20, m20 = spike_state(c, J, ops)
     v2, x12, x22, m22, _, again = advance(c, J, v0, x10, x20, m20, t_rest, ops=ops)
     # `again` only when rounding put the step's end on the next spike
+    n_more = ops.count(periods, n_more)
     n_spikes = ops.where(spiked, 1.0 + n_more + ops.where(again, 1.0, 0.0), 0.0)
     v = ops.maximum(ops.where(spiked, v2, v), c.v_min)
     x1 = ops.where(spiked, x12, x1)
@@ -242,7 +254,8 @@ def cycle_step(c: Circuit, dt, J, v, x1, x2, m2, ops=NUMPY_OPS):
     isi, fires, phases = _cycle(c, J, ops)
     isi = ops.where(fires, isi, NEVER)
     left = dt - elapsed  # time after the first spike
-    n_more = ops.where(spiked, ops.floor(left / isi), 0.0)
+    periods = ops.where(spiked, left / isi, 0.0)
+    n_more = ops.floor(periods)
     t_rest = ops.maximum(left - n_more * isi, 0.0)
     # rounding can put the step's end on the next spike: count it, restart the cycle
     again = ops.logical_and(spiked, t_rest >= isi)
@@ -256,6 +269,7 @@ def cycle_step(c: Circuit, dt, J, v, x1, x2, m2, ops=NUMPY_OPS):
         )
     s = t_rest - t0
     v_end = v_inf + (v0 - v_inf) * ops.exp(-s * g / c.tau)
+    n_more = ops.count(periods, n_more)
     n_spikes = ops.where(spiked, 1.0 + n_more + ops.where(again, 1.0, 0.0), 0.0)
     v = ops.maximum(ops.where(spiked, v_end, v), c.v_min)
     x1 = ops.where(spiked, px1, x1)
@@ -305,7 +319,8 @@ def mif_step(c: Circuit, dt, J, v, x1, ops=NUMPY_OPS):
     spiked = t_first <= dt
     period = ops.where(unlatched, t_on_full + t_off_full, NEVER)
     left = ops.where(spiked, dt - t_first, 0.0)
-    n_more = ops.floor(left / period)
+    periods = left / period
+    n_more = ops.floor(periods)
     # the final phase starts at the last spike (or at the step's start)
     start_on = ops.logical_or(spiked, on)
     s = ops.where(spiked, left - n_more * period, dt)
@@ -318,7 +333,7 @@ def mif_step(c: Circuit, dt, J, v, x1, ops=NUMPY_OPS):
         still_on, -s / tau_on, -ops.where(start_on, ops.maximum(s - t_on_start, 0.0), s) / c.tau
     )
     v = ops.maximum(target + (v_from - target) * ops.exp(decay), c.v_min)
-    n_spikes = ops.where(spiked, 1.0 + n_more, 0.0)
+    n_spikes = ops.where(spiked, 1.0 + ops.count(periods, n_more), 0.0)
     return n_spikes, v, ops.where(still_on, 1.0, 0.0)
 
 

@@ -18,21 +18,23 @@ class TFOps:
     logical_or = staticmethod(tf.logical_or)
     logical_not = staticmethod(tf.logical_not)
 
-    def __init__(self, dtype="float32", straight_through_floor: bool = False):
+    floor = staticmethod(tf.floor)
+
+    def __init__(self, dtype="float32", straight_through_count: bool = False):
         self.dtype = tf.as_dtype(dtype)
-        self.straight_through_floor = straight_through_floor
+        self.straight_through_count = straight_through_count
 
-    def floor(self, x):
-        """``floor(x)``; with ``straight_through_floor``, the identity's gradient.
+    def count(self, periods, whole):
+        """``whole = floor(periods)``; with ``straight_through_count``, ``periods``' gradient.
 
-        The dynamics count whole inter-spike intervals with a floor; training
-        through time passes its gradient straight through, so the number of
-        further spikes in a step answers to the input and the state continuously.
+        The dynamics count whole inter-spike intervals with a floor; training through
+        time passes the count's gradient straight through, so the number of further
+        spikes in a step answers to the input and the state continuously. Exactly
+        ``whole`` on the forward pass (``x - x`` is 0).
         """
-        if not self.straight_through_floor:
-            return tf.floor(x)
-        # exactly floor(x) forward: x - x is 0
-        return tf.stop_gradient(tf.floor(x)) + (x - tf.stop_gradient(x))
+        if not self.straight_through_count:
+            return whole
+        return tf.stop_gradient(whole) + (periods - tf.stop_gradient(periods))
 
     def _t(self, x):
         return x if tf.is_tensor(x) else tf.constant(x, dtype=self.dtype)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from nengo_mif.networks import checkpoint
+from nengo_mif.networks import checkpoint, memory
 from nengo_mif.networks.config import THROUGH_TIME, TrainConfig
 from nengo_mif.networks.data import Dataset, random_flip, random_shift
 from nengo_mif.networks.models import (
@@ -241,6 +241,7 @@ def _run_epoch(
     """One epoch (augmented with this epoch's shifts and flips); its history entry."""
     learning_rate = config.learning_rate_at(epoch)
     fit.optimizer.learning_rate.assign(learning_rate)
+    memory.reset_peak()
     start = time.perf_counter()
     try:
         seed = config.seed * 100_003 + epoch
@@ -271,6 +272,7 @@ def _run_epoch(
         loss=loss,
         train_accuracy=accuracy,
         learning_rate=learning_rate,
+        peak_memory_mb=round(memory.peak_mb(), 1),
     )
 
 

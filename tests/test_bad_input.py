@@ -67,7 +67,7 @@ TRAIN_CASES = [
     (["--max-train", "0"], "max_train must be >= 1"),
     (["--max-train", "-1"], "max_train must be >= 1"),
     (["--max-train", "10"], "max_train (10) must be at least batch_size (50)"),
-    (["--epochs", "0"], "epochs and spike_aware_epochs are both 0"),
+    (["--epochs", "0"], "epochs, spike_aware_epochs and bptt_epochs are all 0"),
     (["--target-rate", "nan"], "target_rate must be a finite number"),
     (["--neuron", "foo"], "unknown neuron type 'foo'"),
     (["--data-dir", "/no/such/folder"], "holds no official MNIST test set"),

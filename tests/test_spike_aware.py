@@ -223,7 +223,7 @@ def test_settings_resolution():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(epochs=0), "both 0"),
+        (dict(epochs=0), "are all 0"),
         (dict(readout_steps=40, n_steps=30), "readout_steps"),
         (dict(train_synapses=True, synapse=0), "train_synapses"),
         (dict(spike_aware_epochs=1, engine="nengo-dl"), "keras engine"),

@@ -57,8 +57,11 @@ class RateFit:
         return float(hist.history["loss"][-1]), float(hist.history["accuracy"][-1])
 
     def weights(self) -> dict[str, list[np.ndarray]]:
+        # the rate model's weighted layers keep the original layers' names
         return {
-            layer.name: layer.get_weights() for layer in self.model.layers if layer.get_weights()
+            layer.name: self.rate.get_layer(layer.name).get_weights()
+            for layer in self.model.layers
+            if layer.get_weights()
         }
 
     def synapses(self) -> dict[str, float]:

@@ -129,9 +129,8 @@ class NeuronMaths:
     def step_through_time(self, dt, J, *state):
         """`step` as training through time differentiates it (same forward values).
 
-        Gradients flow through the continuous evolution of the state; whole
-        inter-spike intervals counted by a floor pass their gradient straight
-        through. The first threshold crossing's surrogate is added by the cell, at
+        Gradients flow through the continuous evolution of the state; the count of
+        whole inter-spike intervals (a floor) passes its gradient straight through. The first threshold crossing's surrogate is added by the cell, at
         `surrogate_input`.
 
         Returns
@@ -271,19 +270,19 @@ class MemristiveMaths(NeuronMaths):
 
     @property
     def through_time_ops(self) -> TFOps:
-        return TFOps(self.dtype, straight_through_floor=True)
+        return TFOps(self.dtype, straight_through_count=True)
 
     def surrogate_input(self, dt, J, voltage, memristor, *m2):
         # off-state relaxation over the whole step, from v_hold if M1 is on (it
         # switches off within microseconds): where the membrane heads without firing
         c = self.circuit
-        v0 = tf.where(memristor > 0.5, c.v_hold + tf.zeros_like(voltage), voltage)
+        v0 = self.ops.where(memristor > 0.5, c.v_hold + tf.zeros_like(voltage), voltage)
         g, drive = 1.0, J
         if c.has_m2:
-            g2 = tf.where(m2[0] > 0.5, c.g2_on, c.g2_off)
+            g2 = self.ops.where(m2[0] > 0.5, c.g2_on, c.g2_off)
             g, drive = 1.0 + g2, J + g2 * c.e_reset
         v_inf = drive / g
-        return v_inf + (v0 - v_inf) * tf.exp(-g * dt / c.tau) - 1.0
+        return v_inf + (v0 - v_inf) * tf.exp(tf.cast(-g * dt / c.tau, self.dtype)) - 1.0
 
 
 def neuron_config(neuron: nengo.neurons.NeuronType) -> dict:
