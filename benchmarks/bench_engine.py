@@ -40,7 +40,7 @@ def _data(n_train: int, n_infer: int):
     return data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_infer]
 
 
-def _timed(fn, repeats: int = 1) -> float:
+def timed(fn, repeats: int = 1) -> float:
     """Best of ``repeats`` runs after a warm-up (graph building and compilation)."""
     fn()
     best = float("inf")
@@ -71,12 +71,12 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
                 tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"],
             )
-            seconds = _timed(lambda: model.fit(x, y, batch_size=50, epochs=1, verbose=0), repeats=3)
+            seconds = timed(lambda: model.fit(x, y, batch_size=50, epochs=1, verbose=0), repeats=3)
         else:
             fit = get_engine(engine).fit_rate(
                 model, neuron_type(neuron), TrainConfig(neuron=neuron, engine=engine)
             )
-            seconds = _timed(lambda: fit.fit_epoch(x, y), repeats=3)
+            seconds = timed(lambda: fit.fit_epoch(x, y), repeats=3)
         n_items = len(x)
     else:
         n_steps = 30
@@ -88,7 +88,7 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
                     for i in range(0, len(x_test), 50):
                         forward(x_test[i : i + 50])
 
-            seconds = _timed(run, repeats=2)
+            seconds = timed(run, repeats=2)
         elif engine == "nengo-dl-converter":
             import nengo
             import nengo_dl
@@ -99,7 +99,7 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
             inp, out = conv.inputs[model.input], conv.outputs[model.output]
             tiled = np.tile(x_test.reshape(len(x_test), 1, -1), (1, n_steps, 1))
             with nengo_dl.Simulator(conv.net, minibatch_size=50, progress_bar=False) as sim:
-                seconds = _timed(
+                seconds = timed(
                     lambda: [
                         sim.predict_on_batch({inp: tiled[i : i + 50]})[out]
                         for i in range(0, len(x_test), 50)
@@ -110,7 +110,7 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
 
             rec = record(neuron)
             net = spiking_model(model, neuron_type(rec.spiking), n_steps, scale=rec.spiking_scale)
-            seconds = _timed(lambda: net.predict(x_test, n_steps, 50), repeats=2)
+            seconds = timed(lambda: net.predict(x_test, n_steps, 50), repeats=2)
         else:  # the package's NengoDL path, simulator built once (as the Converter row)
             import nengo_dl
 
@@ -129,7 +129,7 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
                 nengo_dl.configure_settings(inference_only=True)  # as evaluate does
             tiled = np.tile(x_test.reshape(len(x_test), 1, -1), (1, n_steps, 1))
             with nengo_dl.Simulator(conv.net, minibatch_size=50, progress_bar=False) as sim:
-                seconds = _timed(
+                seconds = timed(
                     lambda: [
                         sim.predict_on_batch({conv.input: tiled[i : i + 50]})
                         for i in range(0, len(x_test), 50)
@@ -146,9 +146,10 @@ def job(kind: str, neuron: str, engine: str, n_train: int, n_infer: int) -> dict
     )
 
 
-def measure(*args) -> dict:
+def in_fresh_process(fn, *args) -> dict:
+    """``fn(*args)`` in a new process, so that its peak memory is its own."""
     with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(job, args)
+        return pool.apply(fn, args)
 
 
 def main(argv=None) -> int:
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
         plan.append(("infer", "lif", "nengo-dl-converter", 0, args.n_infer_dl))
     rows = []
     for item in plan:
-        row = measure(*item)
+        row = in_fresh_process(job, *item)
         print(
             f"{row['kind']:<6}{row['engine']:<20}{row['neuron']:<8}{row['seconds']:8.2f} s "
             f"({row['items']} images) peak RSS {row['peak_rss_mb']:.0f} MB",

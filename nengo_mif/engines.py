@@ -84,6 +84,22 @@ class Fit(Protocol):
         """Free what the fit holds (a simulator)."""
 
 
+@dataclass(frozen=True)
+class Presentation:
+    """How images are shown to a network (`Engine.simulate`)."""
+
+    n_steps: int
+    dt: float
+    batch_size: int
+    #: the rate network, one step (else the spiking one over ``n_steps``)
+    rate: bool
+    synapse: Synapses
+    scale: float
+    seed: int
+    encoding: str
+    progress: bool = False
+
+
 @dataclass
 class Simulation:
     """What an engine returns for images shown over time."""
@@ -133,27 +149,16 @@ class Engine:
         -------
         fit : Fit
         """
+        able = [name for name, spec in ENGINES.items() if spec.through_time]
         raise ConfigError(
-            f"training through time runs on the keras engine, not {self.name}; use --engine keras"
+            f"training through time runs on the {' or '.join(able)} engine, not {self.name}; "
+            f"use --engine {able[0]}"
         )
 
     def simulate(
-        self,
-        model,
-        neuron: nengo.neurons.NeuronType,
-        x: np.ndarray,
-        *,
-        n_steps: int,
-        dt: float,
-        batch_size: int,
-        rate: bool,
-        synapse: Synapses,
-        scale: float,
-        seed: int,
-        encoding: str,
-        progress: bool = False,
+        self, model, neuron: nengo.neurons.NeuronType, x: np.ndarray, how: Presentation
     ) -> Simulation:
-        """Images ``x`` shown for ``n_steps``: the output at every step and the activity.
+        """Images ``x`` shown as ``how`` says: the output at every step and the activity.
 
         Returns
         -------

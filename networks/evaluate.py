@@ -24,7 +24,7 @@ from nengo_mif.networks.config import EvalConfig, for_run, synapse_label
 from nengo_mif.networks.data import Dataset
 from nengo_mif.networks.run import Run
 
-from nengo_mif.engines import engine
+from nengo_mif.engines import Presentation, engine
 from nengo_mif.registry import neuron_type, record
 
 ENERGY_DEVICES = ("cpu", "gpu", "loihi")
@@ -53,10 +53,7 @@ def simulate(
     """
     kind = neuron_type(neuron)
     start = time.perf_counter()
-    sim = engine(config.engine).simulate(
-        model,
-        kind,
-        x,
+    how = Presentation(
         n_steps=config.n_steps,
         dt=config.dt,
         batch_size=config.batch_size,
@@ -67,6 +64,7 @@ def simulate(
         encoding=config.encoding,
         progress=progress,
     )
+    sim = engine(config.engine).simulate(model, kind, x, how)
     return Simulated(sim.output, sim.activity, time.perf_counter() - start)
 
 

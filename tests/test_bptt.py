@@ -11,9 +11,8 @@ from nengo_mif.networks.config import TrainConfig
 from nengo_mif.networks.train import train
 
 from nengo_mif import dynamics
-from nengo_mif.exceptions import ConfigError, TrainingInterrupted
+from nengo_mif.exceptions import ConfigError
 from nengo_mif.keras.activations import SpikingActivation
-from nengo_mif.keras.fit import SpikeAwareFit
 from nengo_mif.keras.maths import neuron_maths
 from nengo_mif.keras.surrogates import ANTIDERIVATIVES, ThroughTime, surrogate
 from nengo_mif.registry import neuron_type
@@ -199,33 +198,6 @@ def test_the_relaxed_count_is_the_dynamics_count():
 
 
 SMALL = dict(model="tiny_cnn", max_train=500, batch_size=50, seed=1)
-
-
-def test_interrupted_bptt_run_resumes_losing_one_epoch(tiny_model, tmp_path, monkeypatch):
-    """Killed mid-epoch, a BPTT run resumes from the last saved epoch: same losses."""
-    cfg = TrainConfig(neuron="mif", epochs=1, bptt_epochs=2, n_steps=4, synapse=0, **SMALL)
-    reference = train(cfg, tmp_path / "ref", verbose=False)
-    assert reference["settings"]["source"] == "bptt training"
-    assert all(h["peak_memory_mb"] > 0 for h in reference["history"])
-    original = SpikeAwareFit.fit_epoch
-    calls = []
-
-    def cut_mid_epoch(self, x, y):
-        calls.append(1)
-        if len(calls) == 2:  # the second BPTT epoch, after part of its batches
-            self.model.train_on_batch(x[:50], y[:50])
-            raise KeyboardInterrupt
-        return original(self, x, y)
-
-    monkeypatch.setattr(SpikeAwareFit, "fit_epoch", cut_mid_epoch)
-    with pytest.raises(TrainingInterrupted, match="epoch 2 is safely in"):
-        train(cfg, tmp_path / "cut", verbose=False)
-    monkeypatch.setattr(SpikeAwareFit, "fit_epoch", original)
-    resumed = train(cfg, tmp_path / "cut", resume=True, verbose=False)
-    assert [h["phase"] for h in resumed["history"]] == ["rate", "bptt", "bptt"]
-    assert [h["loss"] for h in resumed["history"]] == pytest.approx(
-        [h["loss"] for h in reference["history"]], rel=1e-4
-    )
 
 
 def test_bptt_settings_are_checked_and_resumable(tiny_model, tmp_path):

@@ -75,15 +75,24 @@ def test_gradients_finite_at_extreme_inputs(name):
         np.testing.assert_array_equal(out.numpy(), layer(z, training=False).numpy())
 
 
-def test_interrupted_spike_aware_run_resumes_losing_one_epoch(tiny_model, tmp_path, monkeypatch):
-    cfg = TrainConfig(neuron="lif", epochs=1, spike_aware_epochs=2, n_steps=4, **SMALL)
+@pytest.mark.parametrize(
+    "neuron,method", [("lif", "spike-aware"), ("mif", "bptt")], ids=["spike-aware", "bptt"]
+)
+def test_interrupted_run_through_time_resumes_losing_one_epoch(
+    neuron, method, tiny_model, tmp_path, monkeypatch
+):
+    """Killed mid-epoch, a run through time resumes from the last saved epoch."""
+    epochs = {f"{method.replace('-', '_')}_epochs": 2}
+    cfg = TrainConfig(neuron=neuron, epochs=1, n_steps=4, **epochs, **SMALL)
     reference = train(cfg, tmp_path / "ref", verbose=False)
+    assert reference["settings"]["source"] == f"{method} training"
+    assert all(h["peak_memory_mb"] > 0 for h in reference["history"])
     original = SpikeAwareFit.fit_epoch
     calls = []
 
     def cut_mid_epoch(self, x, y):
         calls.append(1)
-        if len(calls) == 2:  # the second spike-aware epoch, after part of its batches
+        if len(calls) == 2:  # the second epoch through time, after part of its batches
             self.model.train_on_batch(x[:50], y[:50])
             raise KeyboardInterrupt
         return original(self, x, y)
@@ -93,7 +102,7 @@ def test_interrupted_spike_aware_run_resumes_losing_one_epoch(tiny_model, tmp_pa
         train(cfg, tmp_path / "cut", verbose=False)
     monkeypatch.setattr(SpikeAwareFit, "fit_epoch", original)
     resumed = train(cfg, tmp_path / "cut", resume=True, verbose=False)
-    assert [h["phase"] for h in resumed["history"]] == ["rate", "spike-aware", "spike-aware"]
+    assert [h["phase"] for h in resumed["history"]] == ["rate", method, method]
     assert [h["loss"] for h in resumed["history"]] == pytest.approx(
         [h["loss"] for h in reference["history"]], rel=1e-4
     )
@@ -382,14 +391,14 @@ def test_training_readouts_score_earlier_steps(images):
 
 
 def test_smoothing_check_warns_when_the_exact_curve_does_worse(tiny_model, tmp_path, monkeypatch):
-    from nengo_mif.networks import train as train_module
+    from nengo_mif.networks import smoothing
 
     cfg = TrainConfig(neuron="lif", epochs=1, validation=100, **SMALL)
     check = train(cfg, tmp_path / "a", verbose=False)["smoothing_check"]
     assert check["epoch"] == 1 and check["n_images"] == 100
     assert 0 <= check["exact"] <= 1 and 0 <= check["smoothed"] <= 1
     assert Run.open(tmp_path / "a").state["smoothing_check"] == check
-    monkeypatch.setattr(train_module, "SMOOTHING_GAP", -1.0)  # any result is a gap
+    monkeypatch.setattr(smoothing, "SMOOTHING_GAP", -1.0)  # any result is a gap
     with pytest.warns(UserWarning, match="exact curve the spiking neurons follow"):
         train(replace(cfg, epochs=2), tmp_path / "a", resume=True, verbose=False)
     no_val = train(replace(cfg, validation=0), tmp_path / "b", verbose=False)

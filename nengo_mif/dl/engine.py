@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import nengo
 import numpy as np
 
 from nengo_mif.dl.conversion import convert, predict_batches
 from nengo_mif.dl.fit import RateFit
 from nengo_mif.engines import (
     Engine,
+    Presentation,
     Simulation,
-    Synapses,
     TrainSettings,
     amplitude_of,
     register_engine,
@@ -26,37 +25,30 @@ class NengoDLEngine(Engine):
     def fit_rate(self, model, neuron, settings: TrainSettings, scale=1.0, gain_factor=1.0):
         return RateFit(model, neuron, settings, scale, gain_factor)
 
-    def simulate(
-        self,
-        model,
-        neuron: nengo.neurons.NeuronType,
-        x: np.ndarray,
-        *,
-        n_steps: int,
-        dt: float,
-        batch_size: int,
-        rate: bool,
-        synapse: Synapses,
-        scale: float,
-        seed: int,
-        encoding: str,
-        progress: bool = False,
-    ) -> Simulation:
-        scale = None if rate else scale
+    def simulate(self, model, neuron, x, how: Presentation) -> Simulation:
+        scale = None if how.rate else how.scale
         conv = convert(
             model,
             neuron,
-            synapse=None if rate else synapse,
+            synapse=None if how.rate else how.synapse,
             scale_firing_rates=scale,
             probe_layers="sum",
-            seed=seed,
+            seed=how.seed,
         )
         amplitude = amplitude_of(neuron, scale or 1.0)
         outputs, activity = [], dict.fromkeys(conv.layer_probes, 0.0)
-        for out in predict_batches(
-            conv, x, n_steps, dt, batch_size, seed=seed, rate=rate, progress=progress
-        ):
+        batches = predict_batches(
+            conv,
+            x,
+            how.n_steps,
+            how.dt,
+            how.batch_size,
+            seed=how.seed,
+            rate=how.rate,
+            progress=how.progress,
+        )
+        for out in batches:
             outputs.append(out[conv.output])
             for name, probe in conv.layer_probes.items():
-                activity[name] += float(out[probe].sum() * dt / amplitude)
+                activity[name] += float(out[probe].sum() * how.dt / amplitude)
         return Simulation(np.concatenate(outputs), activity)

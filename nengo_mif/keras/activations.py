@@ -158,7 +158,7 @@ class SpikingCell(tf.keras.layers.Layer):
         self._surrogate = surrogate(self.through_time.surrogate, self.through_time.width)
         #: one step per mode, ``(x, *params, *state) -> (output, finite, *state)``
         self.steps = {mode: fused(self._step_function(mode)) for mode in MODES}
-        #: the training steps' vector-Jacobian products (`time_loop.run`'s backward)
+        #: the training steps' vector-Jacobian products (`run_over_time`'s backward)
         self.vjps = {mode: fused(vjp_function(self._step_function(mode))) for mode in MODES[1:]}
 
     def build(self, input_shape):
@@ -358,6 +358,8 @@ class SpikingActivation(tf.keras.layers.Layer):
 
     def call(self, z, training=None):
         if self.rnn is None:
+            if tf.is_tensor(training):
+                training = tf.get_static_value(training)
             spikes, finite = run_over_time(self.cell, z, training=bool(training))
         else:  # Keras keeps the state from one call to the next
             spikes, *state = self.rnn(z, training=training)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import nengo
-import numpy as np
-
 from nengo_mif.engines import (
     Engine,
+    Presentation,
     Simulation,
-    Synapses,
     TrainSettings,
     amplitude_of,
     register_engine,
@@ -39,41 +36,26 @@ class KerasEngine(Engine):
         )
         return SpikeAwareFit(model, neuron, settings, scale, synapses, through_time)
 
-    def simulate(
-        self,
-        model,
-        neuron: nengo.neurons.NeuronType,
-        x: np.ndarray,
-        *,
-        n_steps: int,
-        dt: float,
-        batch_size: int,
-        rate: bool,
-        synapse: Synapses,
-        scale: float,
-        seed: int,
-        encoding: str,
-        progress: bool = False,
-    ) -> Simulation:
-        if rate:
-            out, acts = rate_outputs(model, neuron, x, batch_size)
+    def simulate(self, model, neuron, x, how: Presentation) -> Simulation:
+        if how.rate:
+            out, acts = rate_outputs(model, neuron, x, how.batch_size)
             amplitude = amplitude_of(neuron)
-            activity = {name: float(a.sum() * dt / amplitude) for name, a in acts.items()}
+            activity = {name: float(a.sum() * how.dt / amplitude) for name, a in acts.items()}
             return Simulation(out[:, None], activity)
-        if encoding != "analog" and (x.min() < 0 or x.max() > 1):
+        if how.encoding != "analog" and (x.min() < 0 or x.max() > 1):
             raise ConfigError(
-                f"encoding {encoding!r} needs pixel values in [0, 1]; these images span "
+                f"encoding {how.encoding!r} needs pixel values in [0, 1]; these images span "
                 f"[{x.min():g}, {x.max():g}] (rescale them, or use --encoding analog)"
             )
         net = spiking_model(
             model,
             neuron,
-            n_steps,
-            dt=dt,
-            synapse=synapse,
-            scale=scale,
-            seed=seed,
-            encoding=encoding,
+            how.n_steps,
+            dt=how.dt,
+            synapse=how.synapse,
+            scale=how.scale,
+            seed=how.seed,
+            encoding=how.encoding,
         )
-        out, counts = net.predict(x, n_steps, batch_size, progress)
+        out, counts = net.predict(x, how.n_steps, how.batch_size, how.progress)
         return Simulation(out, {name: float(c.sum()) for name, c in counts.items()})

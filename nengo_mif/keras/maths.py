@@ -122,7 +122,7 @@ class NeuronMaths:
     def step(self, dt, J, *state):
         raise NotImplementedError
 
-    # ---- training through time (`SpikingCell` with ``gradient="bptt"``) ----
+    # ---- training through time (`SpikingCell`, ``ThroughTime(method="bptt")``) ----
     #: how far a spike moves the membrane (threshold units): the reset's gradient
     reset_drop = 1.0
 
@@ -130,7 +130,8 @@ class NeuronMaths:
         """`step` as training through time differentiates it (same forward values).
 
         Gradients flow through the continuous evolution of the state; the count of
-        whole inter-spike intervals (a floor) passes its gradient straight through. The first threshold crossing's surrogate is added by the cell, at
+        whole inter-spike intervals (a floor) passes its gradient straight through.
+        The first threshold crossing's surrogate is added by the cell, at
         `surrogate_input`.
 
         Returns
@@ -233,7 +234,12 @@ class LIFMaths(NeuronMaths):
         # branch is unused, and its arguments are kept finite so that its gradient is
         over = tf.where(spiked, 1.0 - voltage, tf.zeros_like(voltage))
         drive = tf.where(spiked, J - 1.0, tf.ones_like(J))
-        return self.tau_ref + self.tau_rc * tf.math.log1p(over / drive)
+        ratio = over / drive
+        # a membrane that reached J within the step gives log1p(-1) = -inf (as NengoDL);
+        # its gradient, 0 * inf, must not be computed
+        finite = ratio > -1.0
+        log = tf.where(finite, tf.math.log1p(tf.where(finite, ratio, 0.0)), -np.inf)
+        return self.tau_ref + self.tau_rc * log
 
     def surrogate_input(self, dt, J, voltage, refractory_time):
         return self._integrate(dt, J, voltage, refractory_time) - 1.0

@@ -59,16 +59,17 @@ def run_over_time(cell, x, training: bool = False):
     if not training:
         out, finite, _ = _forward(cell.steps["inference"], _time_major(x), params, state, False)
         return _time_major(out), finite
-    step = cell.steps[cell.training_mode]
     vjp = cell.vjps[cell.training_mode]
 
     @tf.custom_gradient
     def loop(x, *params):
         xs = _time_major(x)
-        out, finite, kept = _forward(step, xs, params, state, keep=True)
+        # the forward values of every training step are inference's; only the
+        # backward pass needs the training step, and it recomputes it anyway
+        out, finite, kept = _forward(cell.steps["inference"], xs, params, state, keep=True)
 
         def grad(g_out, _g_finite):
-            g_out = _time_major(g_out)
+            g_out = _time_major(tf.zeros_like(x) if g_out is None else g_out)
             n_steps = tf.shape(xs)[0]
             g_xs = tf.TensorArray(xs.dtype, size=n_steps)
 
