@@ -164,6 +164,14 @@ def cmd_compare(args) -> int:
     )
     print()
     print(format_table(result))
+    if args.few_steps:
+        from nengo_mif.networks.few_steps import format_rows, through_time_rows
+
+        rows = through_time_rows(result, args.out_dir, args.few_steps, n_test=eval_config.n_test)
+        print()
+        print(format_rows(rows))
+        result["through_time"] = rows
+        _write_report(Path(args.out_dir) / "compare.json", result)
     print(f"\nresults and figures in {args.out_dir}")
     return 0
 
@@ -241,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
             "demo",
             "train and compare ReLU/LIF/MIF/MIF2 on the embedded MNIST subset "
             "(a few minutes), spiking evaluation",
-            dict(epochs=3, n_test=1000),
+            dict(epochs=3, n_test=1000, few_steps=8),
         ),
         ("compare", "train and evaluate several neuron types; one table, plots and JSON", {}),
     ]:
@@ -254,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"neuron types (default: {' '.join(trained_types())})",
         )
         p.add_argument("--out-dir", default=f"results/{name}")
+        few = defaults.pop("few_steps", 0)
+        p.add_argument(
+            "--few-steps",
+            type=int,
+            default=few,
+            metavar="T",
+            help="then fine-tune a copy of each type by BPTT at T steps (1 epoch, 1000 "
+            f"images, no synapses) and test both at T (0: off; default: {few})",
+        )
         # evaluation's options first: --synapse etc. default to each run's stored settings
         _add_fields(p, (EvalConfig, TrainConfig), skip=("neuron", "mode"), defaults=defaults)
         p.set_defaults(func=cmd_compare)
