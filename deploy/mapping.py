@@ -17,6 +17,7 @@ import nengo
 import numpy as np
 from nengo_loihi.neurons import LoihiLIF, LoihiSpikingRectifiedLinear, loihi_rates
 
+from nengo_mif.defaults import default
 from nengo_mif.registry import loihi_types, spiking_counterpart
 
 #: types a fitted Loihi LIF stands in for, and types Loihi runs as they are (registry)
@@ -171,8 +172,8 @@ def _loihi_lif_rate(tau_rc: float, tau_ref: float, J: np.ndarray, dt: float) -> 
 def fit_lif(
     neuron: nengo.neurons.NeuronType,
     u_max: float,
-    dt: float = 0.001,
-    max_rate: float = 250.0,
+    dt: float = default.dt,
+    max_rate: float = default.max_rate,
     n: int = 200,
     min_gain: float = 1.0,
 ) -> LIFMapping:

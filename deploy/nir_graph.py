@@ -28,6 +28,7 @@ import nengo
 import numpy as np
 
 from nengo_mif._quiet import import_tensorflow
+from nengo_mif.defaults import default
 from nengo_mif.exceptions import NIRExportError
 
 tf = import_tensorflow()
@@ -90,7 +91,7 @@ def to_nir(
     kind: nengo.neurons.NeuronType,
     scale: float = 1.0,
     gain_factor: float = 1.0,
-    synapse: float | dict[str, float] | None = 0.005,
+    synapse: float | dict[str, float] | None = default.synapse,
     neuron_metadata: dict | None = None,
     metadata: dict | None = None,
 ):

@@ -18,6 +18,7 @@ import numpy as np
 from nengo_dl import compat
 
 from nengo_mif._quiet import import_tensorflow, progress_bar
+from nengo_mif.defaults import default
 from nengo_mif.engines import synapse_for
 from nengo_mif.exceptions import ConfigError
 from nengo_mif.registry import initial_state, neuron_type, threshold, with_initial_state
@@ -39,8 +40,8 @@ def predict_batches(
     conv: Converted,
     x: np.ndarray,
     n_steps: int,
-    dt: float = 0.001,
-    batch_size: int = 50,
+    dt: float = default.dt,
+    batch_size: int = default.batch_size,
     seed: int | None = 0,
     rate: bool = False,
     progress: bool = False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from nengo_mif._quiet import import_tensorflow
+from nengo_mif.defaults import default
 from nengo_mif.engines import amplitude_of
 from nengo_mif.exceptions import NonFiniteInput
 from nengo_mif.keras.maths import (
@@ -52,7 +53,7 @@ class RateActivation(tf.keras.layers.Layer):
         neuron,
         scale: float = 1.0,
         smoothing: float | None = None,
-        dt: float = 0.001,
+        dt: float = default.dt,
         source: str | None = None,
         **kwargs,
     ):
@@ -113,7 +114,7 @@ class SpikingCell(tf.keras.layers.Layer):
         self,
         neuron,
         units_shape,
-        dt: float = 0.001,
+        dt: float = default.dt,
         scale: float = 1.0,
         initial_state=None,
         seed: int | None = 0,
@@ -304,7 +305,7 @@ class SpikingActivation(tf.keras.layers.Layer):
     def __init__(
         self,
         neuron,
-        dt: float = 0.001,
+        dt: float = default.dt,
         scale: float = 1.0,
         stateful: bool = False,
         initial_state=None,

@@ -20,6 +20,7 @@ import nengo
 import numpy as np
 
 from nengo_mif._quiet import import_tensorflow, progress_bar
+from nengo_mif.defaults import default
 from nengo_mif.engines import Synapses, amplitude_of, synapse_for
 from nengo_mif.exceptions import EngineError
 from nengo_mif.keras.activations import RateActivation, SpikingActivation, check_finite
@@ -134,7 +135,7 @@ def rate_model(
     neuron: nengo.neurons.NeuronType,
     smoothing: float | None = None,
     scale: float = 1.0,
-    dt: float = 0.001,
+    dt: float = default.dt,
 ) -> tf.keras.Model:
     """``model`` with every ReLU replaced by ``neuron``'s rate curve (what NengoDL trains).
 
@@ -170,7 +171,7 @@ def rate_outputs(
     model: tf.keras.Model,
     neuron: nengo.neurons.NeuronType,
     x: np.ndarray,
-    batch_size: int = 50,
+    batch_size: int = default.batch_size,
     scale: float = 1.0,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run images ``x`` through `rate_model`; its output and every neuron layer's.
@@ -280,8 +281,8 @@ def spiking_model(
     model: tf.keras.Model,
     neuron: nengo.neurons.NeuronType,
     n_steps: int,
-    dt: float = 0.001,
-    synapse: Synapses = 0.005,
+    dt: float = default.dt,
+    synapse: Synapses = default.synapse,
     scale: float = 1.0,
     seed: int | None = 0,
     initial_states: dict[str, dict] | None = None,

@@ -19,6 +19,7 @@ from nengo_loihi.neurons import (
     discretize_tau_ref,
 )
 
+from nengo_mif.defaults import default
 from nengo_mif.keras.maths import LIFMaths, NeuronMaths, maths_for, tf
 
 
@@ -31,7 +32,7 @@ def _staircase(forward, smooth):
 class LoihiLIFMaths(LIFMaths):
     """`LoihiLIF`: Loihi's LIF rates (forward), LIF with ``tau_ref + dt/2`` (gradient)."""
 
-    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+    def __init__(self, neuron, smoothing, dtype, dt=default.dt):
         super().__init__(neuron, smoothing, dtype, dt)
         self.tau_rc = tf.constant(discretize_tau_rc(neuron.tau_rc, dt), self.dtype)
         self.tau_ref = tf.constant(discretize_tau_ref(neuron.tau_ref, dt), self.dtype)

@@ -18,6 +18,7 @@ import nengo
 import numpy as np
 
 from nengo_mif._quiet import import_tensorflow
+from nengo_mif.defaults import default
 from nengo_mif.exceptions import EngineError
 from nengo_mif.neurons import MIF, MIF2
 from nengo_mif.registry import initial_state, threshold
@@ -61,7 +62,7 @@ def neuron_maths(
     neuron: nengo.neurons.NeuronType,
     smoothing: float | None = None,
     dtype="float32",
-    dt: float = 0.001,
+    dt: float = default.dt,
 ) -> NeuronMaths:
     """The maths of ``neuron`` on tensors; a clear error for a type the engine lacks.
 
@@ -103,7 +104,7 @@ class NeuronMaths:
     #: the state variables ``step`` takes, in order (None: whatever the type declares)
     state: tuple[str, ...] | None = None
 
-    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+    def __init__(self, neuron, smoothing, dtype, dt=default.dt):
         self.neuron = neuron
         self.dt = dt  # only Loihi's types, whose rates depend on the step, use it
         self.smoothing = smoothing or None
@@ -191,7 +192,7 @@ class LIFMaths(NeuronMaths):
 
     state = ("voltage", "refractory_time")
 
-    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+    def __init__(self, neuron, smoothing, dtype, dt=default.dt):
         super().__init__(neuron, smoothing, dtype, dt)
         self.tau_rc = tf.constant(neuron.tau_rc, self.dtype)
         self.tau_ref = tf.constant(neuron.tau_ref, self.dtype)
@@ -253,7 +254,7 @@ class MemristiveMaths(NeuronMaths):
     builder run, on tensors.
     """
 
-    def __init__(self, neuron, smoothing, dtype, dt=0.001):
+    def __init__(self, neuron, smoothing, dtype, dt=default.dt):
         super().__init__(neuron, smoothing, dtype, dt)
         self.circuit = neuron.circuit()
         self.dynamics = type(neuron).dynamics

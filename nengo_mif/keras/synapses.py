@@ -11,6 +11,7 @@ import numpy as np
 from nengo.utils.filter_design import cont2discrete
 
 from nengo_mif._quiet import import_tensorflow
+from nengo_mif.defaults import default
 
 tf = import_tensorflow()
 
@@ -104,7 +105,7 @@ class Lowpass(tf.keras.layers.Layer):
     def __init__(
         self,
         tau: float,
-        dt: float = 0.001,
+        dt: float = default.dt,
         delay: bool = False,
         bias=None,
         train_tau: bool = False,
