@@ -65,8 +65,16 @@ def run_over_time(cell, x, training: bool = False):
     def loop(x, *params):
         xs = _time_major(x)
         # the forward values of every training step are inference's; only the
-        # backward pass needs the training step, and it recomputes it anyway
-        out, finite, kept = _forward(cell.steps["inference"], xs, params, state, keep=True)
+        # backward pass needs the training step, and it recomputes it anyway. Run
+        # unwatched: under a tape, TensorFlow compiles a variant of the step that also
+        # exports its intermediates, and XLA may then round differently from inference
+        out, finite, kept = _forward(
+            cell.steps["inference"],
+            tf.stop_gradient(xs),
+            [tf.stop_gradient(p) for p in params],
+            state,
+            keep=True,
+        )
 
         def grad(g_out, _g_finite):
             g_out = _time_major(tf.zeros_like(x) if g_out is None else g_out)
