@@ -114,6 +114,8 @@ class Engine:
     """
 
     name: ClassVar[str]
+    #: the engine's rate-training `Fit` class, made by `fit_rate`
+    rate_fit: ClassVar[type]
 
     def fit_rate(
         self,
@@ -125,11 +127,13 @@ class Engine:
     ) -> Fit:
         """Rate training: every ReLU of ``model`` is ``neuron``'s rate curve.
 
+        Input currents are ``J_th + scale * gain_factor * z`` (a Loihi fit's gain).
+
         Returns
         -------
         fit : Fit
         """
-        raise NotImplementedError
+        return self.rate_fit(model, neuron, settings, scale, gain_factor)
 
     def fit_through_time(
         self,

@@ -10,7 +10,6 @@ from nengo_mif.engines import (
     Engine,
     Presentation,
     Simulation,
-    TrainSettings,
     amplitude_of,
     register_engine,
 )
@@ -21,9 +20,7 @@ class NengoDLEngine(Engine):
     """Runs the network that `nengo_dl.Converter` builds, in ``nengo_dl.Simulator``."""
 
     name = "nengo-dl"
-
-    def fit_rate(self, model, neuron, settings: TrainSettings, scale=1.0, gain_factor=1.0):
-        return RateFit(model, neuron, settings, scale, gain_factor)
+    rate_fit = RateFit
 
     def simulate(self, model, neuron, x, how: Presentation) -> Simulation:
         scale = None if how.rate else how.scale

@@ -21,9 +21,7 @@ class KerasEngine(Engine):
     """Runs what NengoDL runs, spike for spike, as Keras layers (`nengo_mif.keras`)."""
 
     name = "keras"
-
-    def fit_rate(self, model, neuron, settings: TrainSettings, scale=1.0, gain_factor=1.0):
-        return RateFit(model, neuron, settings, scale, gain_factor)
+    rate_fit = RateFit
 
     def fit_through_time(
         self, model, neuron, settings: TrainSettings, scale, synapses=None, method="spike-aware"
