@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
             "demo",
             "train and compare ReLU/LIF/MIF/MIF2 on the embedded MNIST subset "
             "(a few minutes), spiking evaluation",
-            dict(epochs=3, n_test=1000, few_steps=8),
+            dict(epochs=3, n_test=1000, few_steps=4),
         ),
         ("compare", "train and evaluate several neuron types; one table, plots and JSON", {}),
     ]:
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
             type=int,
             default=few,
             metavar="T",
-            help="then fine-tune a copy of each type by BPTT at T steps (1 epoch, 1000 "
+            help="then fine-tune a copy of each type by BPTT at T steps (1 epoch, 500 "
             f"images, no synapses) and test both at T (0: off; default: {few})",
         )
         # evaluation's options first: --synapse etc. default to each run's stored settings

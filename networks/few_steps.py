@@ -26,7 +26,7 @@ def through_time_rows(
     out_dir: str | Path,
     n_steps: int,
     epochs: int = 1,
-    max_train: int | None = 1000,
+    max_train: int | None = 500,
     n_test: int | None = None,
     verbose: bool = True,
 ) -> list[dict]:
