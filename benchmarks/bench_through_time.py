@@ -47,21 +47,30 @@ def job(kind: str, neuron: str, n_train: int, n_steps: int) -> dict:
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if kind == "plain-keras":
         model.compile(tf.keras.optimizers.Adam(1e-3), loss)
-        seconds = timed(lambda: model.fit(x, y, batch_size=50, epochs=1, verbose=0), repeats=2)
+
+        def epoch():
+            model.fit(x, y, batch_size=50, epochs=1, verbose=0)
+
     elif kind == "keras-spiking":
         net = _keras_spiking_net(model, n_steps)
         net.compile(tf.keras.optimizers.Adam(1e-4), loss)
         tiled = tf.repeat(tf.constant(x)[:, None], n_steps, axis=1)
-        seconds = timed(lambda: net.fit(tiled, y, batch_size=50, epochs=1, verbose=0), repeats=2)
+
+        def epoch():
+            net.fit(tiled, y, batch_size=50, epochs=1, verbose=0)
+
     else:
         kind_neuron, scale = spiking_counterpart(neuron)
         cfg = TrainConfig(neuron=neuron, epochs=0, spike_aware_epochs=1, n_steps=n_steps)
         fit = KerasEngine().fit_through_time(model, kind_neuron, cfg, scale, method=kind)
-        seconds = timed(lambda: fit.fit_epoch(x, y), repeats=2)
-    memory.reset_peak()
+
+        def epoch():
+            fit.fit_epoch(x, y)
+
+    seconds = timed(epoch, repeats=2)
     # the peak of one more epoch alone (the warm-up's compilation excluded)
-    if kind in ("spike-aware", "bptt"):
-        fit.fit_epoch(x, y)
+    memory.reset_peak()
+    epoch()
     peak = memory.peak_mb()
     return dict(kind=kind, neuron=neuron, seconds=seconds, items=len(x), peak_rss_mb=peak)
 

@@ -46,19 +46,17 @@ def through_time_rows(
         if not (copy / checkpoint.STATE).exists():
             shutil.rmtree(copy, ignore_errors=True)
             shutil.copytree(source, copy)
-        run = Run.open(copy)
-        rate_epochs = run.state["epochs_done"] - sum(
-            h["phase"] == "bptt" for h in run.state["history"]
-        )
+        # counted from the compared run: a resumed copy's stored config has them already
+        config = Run.open(source).config
         config = replace(
-            run.config,
-            bptt_epochs=run.config.bptt_epochs + epochs,
+            config,
+            bptt_epochs=config.bptt_epochs + epochs,
             n_steps=n_steps,
             synapse=None,
             readout_steps=n_steps,
             max_train=max_train,
         )
-        if run.state["epochs_done"] < rate_epochs + epochs:
+        if Run.open(copy).state["epochs_done"] < len(config.phases()):
             if verbose:
                 print(f"== BPTT at {n_steps} steps: {neuron} in {copy}", flush=True)
             train(config, copy, resume=True, verbose=verbose)

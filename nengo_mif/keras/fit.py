@@ -2,9 +2,9 @@
 
 `RateFit` fits `convert.rate_model` with Keras. `SpikeAwareFit` runs the spiking
 network (`convert.spiking_model`) over ``n_steps`` steps: forward, the spikes exactly
-as evaluation runs them; backward, the straight-through estimate (the rate curve's
-slope at each step's input), gradients through time through the synapses. Each fit
-trains an epoch at a time and hands back its weights in the Keras format.
+as evaluation runs them; backward, as its `ThroughTime` says (straight-through or
+BPTT). Each fit trains an epoch at a time and hands back its weights in the Keras
+format.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ class SpikeAwareFit:
     slope of the (smoothed) rate curve at the present input (straight-through, as
     keras-spiking's ``spiking_aware_training``) and gradients cross time through the
     synapse filters only; with ``method="bptt"`` they also flow through every
-    neuron's state, each spike taking a surrogate derivative. The loss reads the filtered output averaged over the
-    last ``readout_steps`` steps, at the last step and at each of ``train_readouts``
+    neuron's state, each spike taking a surrogate derivative. The loss reads the
+    filtered output averaged over the last ``readout_steps`` steps, at the last step and at each of ``train_readouts``
     (the mean of their cross-entropies: a net trained to answer early); the
     firing-rate regulariser pulls each neuron's mean rate toward ``target_rate`` and
     ``spike_reg`` charges every Hz of mean rate.

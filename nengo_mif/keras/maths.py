@@ -258,6 +258,8 @@ class MemristiveMaths(NeuronMaths):
         super().__init__(neuron, smoothing, dtype, dt)
         self.circuit = neuron.circuit()
         self.dynamics = type(neuron).dynamics
+        #: the ops training through time runs the step with (a differentiable count)
+        self.through_time_ops = TFOps(self.dtype, straight_through_count=True)
 
     def rate(self, J):
         if self.smoothing is not None:
@@ -274,10 +276,6 @@ class MemristiveMaths(NeuronMaths):
 
     def step_through_time(self, dt, J, *state):
         return self.dynamics.step(self.circuit, dt, J, *state, ops=self.through_time_ops)
-
-    @property
-    def through_time_ops(self) -> TFOps:
-        return TFOps(self.dtype, straight_through_count=True)
 
     def surrogate_input(self, dt, J, voltage, memristor, *m2):
         # off-state relaxation over the whole step, from v_hold if M1 is on (it
