@@ -150,6 +150,12 @@ def plan_blocks(
     blocks : dict
         Layer name -> (block shape, number of blocks); the input layer stays off-chip.
     """
+    for layer in model.layers:
+        if "MaxPool" in type(layer).__name__:
+            raise DeployError(
+                f"layer {layer.name!r} ({type(layer).__name__}): Loihi has no max pooling; "
+                "train the net with average pooling (e.g. model csnn_avg) to deploy it"
+            )
     layers = neuron_layers(model)
     if not layers:
         raise DeployError("the network has no neuron layers to place on Loihi")

@@ -33,12 +33,19 @@ class EngineSpec:
     through_time: bool
     #: it runs the random and latency input encodings
     encodings: bool
+    #: it trains batch norm and dropout in its own networks (else they are folded
+    #: away before it sees the model, `nengo_mif.networks.models.fold_for_conversion`)
+    batch_norm: bool
 
 
 #: every engine, by the name settings give it
 ENGINES: dict[str, EngineSpec] = {
-    "keras": EngineSpec("nengo_mif.keras.engine", through_time=True, encodings=True),
-    "nengo-dl": EngineSpec("nengo_mif.dl.engine", through_time=False, encodings=False),
+    "keras": EngineSpec(
+        "nengo_mif.keras.engine", through_time=True, encodings=True, batch_norm=True
+    ),
+    "nengo-dl": EngineSpec(
+        "nengo_mif.dl.engine", through_time=False, encodings=False, batch_norm=False
+    ),
 }
 
 Synapses = float | None | dict[str, float]

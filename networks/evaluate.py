@@ -155,6 +155,7 @@ def layer_report(
     """
     import keras_spiking
 
+    _register_pooling(keras_spiking.ModelEnergy)
     stats = keras_spiking.ModelEnergy(model).layer_stats
     duration = n_steps * dt
     report, events_in = {}, None  # events arriving at the next layer, per image
@@ -181,6 +182,24 @@ def layer_report(
             # a rate network sends every neuron's value at every step
             events_in = per_image if spiking else n * n_steps
     return report
+
+
+def _register_pooling(energy) -> None:
+    """Max pooling routes spikes (no synaptic operation); keras-spiking knows no pooling.
+
+    The layer after it is charged for the spikes of the neurons before the pool (an
+    upper bound: a window passes one spike per step however many of its neurons fire).
+    """
+    import tensorflow as tf
+
+    pools = (
+        tf.keras.layers.MaxPooling1D,
+        tf.keras.layers.MaxPooling2D,
+        tf.keras.layers.MaxPooling3D,
+    )
+    for pool in pools:
+        if pool not in energy.layer_stats_computers:
+            energy.register_layer(pool)(lambda node: {})
 
 
 def _energy(layers: dict, n_steps: int, spiking: bool) -> dict:

@@ -1,9 +1,11 @@
 """Keras models of the seed study, ready for `nengo_dl.Converter`.
 
 The first layer is a convolution that receives the image as a rate (as in NengoDL's
-examples). Models with batch normalisation or dropout are trained in Keras and then
-passed through `fold_for_conversion`, which folds each batch norm into the
-convolution before it and drops dropout, since neither exists in a spiking network.
+examples). Batch normalisation and dropout are trained as they are on the Keras
+engine (through time too); every command that runs a trained net passes it through
+`fold_for_conversion`, which folds each batch norm into the layer before it and
+drops dropout, so that the neurons see plain weighted layers (NengoDL trains the
+folded net from the start).
 """
 
 from __future__ import annotations
@@ -91,11 +93,66 @@ def cifar_deep(input_shape=(32, 32, 3), n_classes=10, dropout=0.3) -> tf.keras.M
     return tf.keras.Model(inp, out, name="cifar_deep")
 
 
+def csnn(input_shape=(28, 28, 1), n_classes=10, channels=128) -> tf.keras.Model:
+    """SpikingJelly's Fashion-MNIST CSNN: (Conv 3x3 - BN - spike - MaxPool 2) x 2, Dense.
+
+    As ``spikingjelly.activation_based.model`` 's ``CSNN`` (93% Fashion-MNIST at 4
+    steps with LIF and BPTT): convolutions without bias, each followed by batch norm,
+    the neurons and 2x2 max pooling of their spikes; then a spiking dense layer of
+    ``channels * 16`` and a linear readout. Meant for training through time (the
+    Keras engine runs the batch norm and the pooling of spikes); batch norm folds into
+    the convolutions for NengoDL. Max pooling has no Loihi counterpart: deploy
+    `csnn_avg`.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
+    return _csnn(input_shape, n_classes, channels, layers.MaxPooling2D, "csnn")
+
+
+def csnn_small(input_shape=(28, 28, 1), n_classes=10) -> tf.keras.Model:
+    """`csnn` with 32 channels: about 1/16 of its convolution cost (for CPUs).
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
+    return _csnn(input_shape, n_classes, 32, layers.MaxPooling2D, "csnn_small")
+
+
+def csnn_avg(input_shape=(28, 28, 1), n_classes=10, channels=128) -> tf.keras.Model:
+    """`csnn` with average pooling (a linear map Loihi runs) in place of max pooling.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
+    return _csnn(input_shape, n_classes, channels, layers.AveragePooling2D, "csnn_avg")
+
+
+def _csnn(input_shape, n_classes, channels, pool, name) -> tf.keras.Model:
+    inp = tf.keras.Input(input_shape, name="input")
+    x = inp
+    for i in range(2):
+        x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"conv{i}_bn")(x)
+        x = layers.Activation(tf.nn.relu, name=f"conv{i}_relu")(x)
+        x = pool(2, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(channels * 16, activation=tf.nn.relu, use_bias=False, name="dense0")(x)
+    out = layers.Dense(n_classes, name="output")(x)
+    return tf.keras.Model(inp, out, name=name)
+
+
 MODELS: dict[str, Callable[..., tf.keras.Model]] = {
     "mnist_cnn": mnist_cnn,
     "mnist_cnn_wide": mnist_cnn_wide,
     "cifar_cnn": cifar_cnn,
     "cifar_deep": cifar_deep,
+    "csnn": csnn,
+    "csnn_small": csnn_small,
+    "csnn_avg": csnn_avg,
 }
 
 
@@ -177,6 +234,24 @@ def fold_for_conversion(model: tf.keras.Model) -> tf.keras.Model:
     if pending is not None:
         x = flush(x, pending)
     return tf.keras.Model(inp, x, name=f"{model.name}_folded")
+
+
+def trained_model(name: str, input_shape, n_classes: int, weights: set[str]) -> tf.keras.Model:
+    """The model a run's stored ``weights`` (layer names) fit, before any folding.
+
+    A run trained on the Keras engine stores its batch norms (trained through time);
+    one trained on NengoDL, or pre-trained in Keras, stores the folded layers.
+
+    Returns
+    -------
+    model : tf.keras.Model
+    """
+    model = build_model(name, input_shape, n_classes)
+    if not needs_folding(model) or weights == {
+        layer.name for layer in model.layers if layer.weights
+    }:
+        return model
+    return fold_for_conversion(model)
 
 
 def conversion_model(name: str, input_shape, n_classes: int) -> tf.keras.Model:

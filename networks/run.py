@@ -45,13 +45,28 @@ def layer_weights(model) -> dict[str, list[np.ndarray]]:
     return {layer.name: layer.get_weights() for layer in model.layers if layer.get_weights()}
 
 
-def set_layer_weights(model, arrays: dict[str, np.ndarray], source: str = "checkpoint") -> None:
-    """Put checkpoint arrays into the Keras model's layers (a clear error on mismatch)."""
+def _by_layer(arrays: dict[str, np.ndarray]) -> dict[str, dict[int, np.ndarray]]:
     by_layer: dict[str, dict[int, np.ndarray]] = {}
     for key, value in arrays.items():
         if key.startswith(WEIGHT_PREFIX):
             name, i = key[len(WEIGHT_PREFIX) :].rsplit("/", 1)
             by_layer.setdefault(name, {})[int(i)] = value
+    return by_layer
+
+
+def stored_layers(arrays: dict[str, np.ndarray]) -> set[str]:
+    """The names of the layers whose weights checkpoint ``arrays`` hold.
+
+    Returns
+    -------
+    names : set of str
+    """
+    return set(_by_layer(arrays))
+
+
+def set_layer_weights(model, arrays: dict[str, np.ndarray], source: str = "checkpoint") -> None:
+    """Put checkpoint arrays into the Keras model's layers (a clear error on mismatch)."""
+    by_layer = _by_layer(arrays)
     expected = {layer.name for layer in model.layers if layer.get_weights()}
     if set(by_layer) != expected:
         raise RunError(
@@ -123,17 +138,21 @@ class Run:
     def keras_model(self, data: Dataset | None = None):
         """The run's Keras model (before neuron swapping) with the trained weights.
 
+        Batch norms are folded into the layers before them and dropout is gone
+        (`fold_for_conversion`): the net every command runs.
+
         Returns
         -------
         model : tf.keras.Model
         """
-        from nengo_mif.networks.models import conversion_model
+        from nengo_mif.networks.models import fold_for_conversion, needs_folding, trained_model
 
         shape = tuple(self.state.get("input_shape") or (data or self.data).input_shape)
         n_classes = self.state.get("n_classes") or (data or self.data).n_classes
-        model = conversion_model(self.config.model, shape, n_classes)
-        set_layer_weights(model, self.arrays(), source=str(self.params_path))
-        return model
+        arrays = self.arrays()
+        model = trained_model(self.config.model, shape, n_classes, stored_layers(arrays))
+        set_layer_weights(model, arrays, source=str(self.params_path))
+        return fold_for_conversion(model) if needs_folding(model) else model
 
 
 def training_data(config: TrainConfig) -> Dataset:

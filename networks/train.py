@@ -25,12 +25,12 @@ from nengo_mif.networks.data import Dataset, random_flip, random_shift
 from nengo_mif.networks.models import (
     MODELS,
     build_model,
-    conversion_model,
     fold_for_conversion,
     needs_folding,
+    trained_model,
 )
 from nengo_mif.networks.resume import check_continues
-from nengo_mif.networks.run import Run, keras_arrays, set_layer_weights
+from nengo_mif.networks.run import Run, keras_arrays, set_layer_weights, stored_layers
 from nengo_mif.networks.smoothing import check_smoothing
 
 from nengo_mif._quiet import import_tensorflow
@@ -105,7 +105,14 @@ def _keras_pretrain(config: TrainConfig, data: Dataset, run_dir: Path):
         tmp.replace(weights)
         checkpoint.atomic_write_json(done_file, epoch + 1)
         log.info("keras pre-training epoch %d/%d done", epoch + 1, config.keras_epochs)
-    return fold_for_conversion(model) if needs_folding(model) else model
+    return _for_engine(model, config)
+
+
+def _for_engine(model, config: TrainConfig):
+    """``model`` as the engine trains it: folded unless it trains batch norm itself."""
+    if ENGINES[config.engine].batch_norm or not needs_folding(model):
+        return model
+    return fold_for_conversion(model)
 
 
 def train(
@@ -163,7 +170,9 @@ def train(
     model = (
         _keras_pretrain(config, run.data, run_dir)
         if config.keras_epochs
-        else conversion_model(config.model, run.data.input_shape, run.data.n_classes)
+        else _for_engine(
+            build_model(config.model, run.data.input_shape, run.data.n_classes), config
+        )
     )
     state = state or dict(
         config=asdict(config),
@@ -177,6 +186,9 @@ def train(
     run.state = state
     arrays = run.arrays() if state["epochs_done"] else None
     if arrays is not None:
+        # the layers the run trained (batch norms on the Keras engine, folded on NengoDL)
+        shape, n_classes = run.data.input_shape, run.data.n_classes
+        model = trained_model(config.model, shape, n_classes, stored_layers(arrays))
         set_layer_weights(model, arrays, source=str(run.params_path))
 
     phases = config.phases()

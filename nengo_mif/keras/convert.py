@@ -9,7 +9,11 @@ unfiltered; the output probe is filtered too. The image is the input at every st
 
 Layers are applied to all time steps at once (time folded into the batch), so the
 convolutions run as large batched kernels and only the neurons and synapses step
-through time. Nothing here imports nengo_dl or nengo_loihi.
+through time. For short presentations trained through time, the spiking network also
+runs batch normalisation (after the synapse, with one set of statistics over all
+steps: time is in the batch, and it folds into the layer before it for evaluation),
+max pooling of each step's spikes, and dropout with one mask per image for all
+steps. Nothing here imports nengo_dl or nengo_loihi.
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ LINEAR = (
 )
 #: layers that only reshape (no connection in nengo, so no synapse)
 RESHAPE = (layers.Flatten, layers.Reshape)
+#: spikes in, spikes out, one step at a time (no synapse): a window's spike if any
+MAX_POOL = (layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D)
+#: trained through time, folded into the layer before it for evaluation
+#: (`nengo_mif.networks.models.fold_for_conversion`)
+BATCH_NORM = (layers.BatchNormalization,)
+DROPOUT = (layers.Dropout,)
 RELU = (tf.nn.relu, tf.keras.activations.relu)
 LINEAR_ACTIVATIONS = (None, tf.keras.activations.linear)
 
@@ -84,16 +94,44 @@ def chain(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
             )
         if isinstance(layer, layers.Activation):
             activation_kind(layer)
-        elif not isinstance(layer, LINEAR + RESHAPE):
+        elif isinstance(layer, BATCH_NORM):
+            _check_batch_norm(layer, out[-1] if out else None)
+        elif isinstance(layer, DROPOUT) and type(layer) is not layers.Dropout:
+            raise EngineError(
+                f"layer {layer.name!r} ({type(layer).__name__}): the Keras engine runs "
+                "plain Dropout (one mask per image for all steps); use Dropout"
+            )
+        elif not isinstance(layer, LINEAR + RESHAPE + MAX_POOL + DROPOUT):
             raise EngineError(
                 f"layer {layer.name!r} ({type(layer).__name__}) cannot run on the Keras "
-                "engine (it runs convolutions, dense, average pooling, flatten and ReLU "
-                "layers; fold batch norms first); use --engine nengo-dl"
+                "engine (it runs convolutions, dense, pooling, batch norm after a "
+                "convolution or dense layer, dropout, flatten and ReLU layers); use "
+                "--engine nengo-dl"
             )
         else:
             activation_kind(layer)
         out.append(layer)
     return out
+
+
+def _check_batch_norm(layer, before) -> None:
+    """A batch norm the engine can fold: straight after a linear conv or dense layer."""
+    axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    if list(axis) not in ([-1], [len(layer.input_shape) - 1]):
+        raise EngineError(
+            f"batch norm {layer.name!r} normalises axis {layer.axis}; the engine folds "
+            "batch norms over the channel axis (axis=-1) only"
+        )
+    if not (
+        isinstance(before, (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.Dense))
+        and activation_kind(before) == "linear"
+    ):
+        name = "nothing" if before is None else repr(before.name)
+        raise EngineError(
+            f"batch norm {layer.name!r} follows {name}; the engine runs batch norm "
+            "straight after a convolution or dense layer without activation (put "
+            "the ReLU after the batch norm), so that it folds into that layer"
+        )
 
 
 def _clone(layer, **overrides):
@@ -295,8 +333,9 @@ def spiking_model(
 
     Called with ``training=True`` it trains through time: the same spikes forward,
     and backward what ``through_time`` says (`nengo_mif.keras.activations.SpikingCell`:
-    the rate curve's slope, or backpropagation through the neurons' state); every kernel, bias (and with ``train_synapses`` every synapse
-    time constant) is a trainable weight, read back with `SpikingNet.keras_weights`.
+    the rate curve's slope, or backpropagation through the neurons' state); every
+    kernel, bias, batch norm (and with ``train_synapses`` every synapse time constant)
+    is a trainable weight, read back with `SpikingNet.keras_weights`.
 
     Parameters
     ----------
@@ -376,8 +415,21 @@ def spiking_model(
             if activation_kind(layer) == "relu":
                 x, spiking = neurons(x, layer.name), True
             continue
-        if isinstance(layer, RESHAPE):
+        if isinstance(layer, RESHAPE + MAX_POOL):
             x = unfold(_clone(layer)(fold(x)))
+            continue
+        if isinstance(layer, BATCH_NORM):
+            # time folded into the batch: one set of statistics over all steps
+            norm = _clone(layer)
+            x = unfold(norm(fold(x)))
+            norm.set_weights(layer.get_weights())
+            weight_layers[layer.name] = (norm.name, None)
+            continue
+        if isinstance(layer, DROPOUT):
+            # one mask per image, the same at every step
+            x = layers.Dropout(
+                layer.rate, noise_shape=(None, 1, *x.shape[2:]), seed=layer.seed, name=layer.name
+            )(x)
             continue
         tau = synapse_for(synapse, layer.name) if spiking else None
         filtered = tau is not None
