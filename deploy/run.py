@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 def loihi_neurons_for(
     run: Run, model, config: DeployConfig, data: Dataset | None = None
 ) -> LoihiNeurons:
-    """The neurons Loihi runs for a trained run (`mapping.loihi_neurons`).
+    """The neurons Loihi runs for a trained run (`mapping.loihi_neurons`); deploy and export.
 
     A run fine-tuned for Loihi (``--loihi-epochs``) holds the neurons it was tuned
     against; they are used when the deployment's settings match.
@@ -62,6 +62,15 @@ def loihi_neurons_for(
     -------
     neurons : LoihiNeurons
     """
+    if run.neuron_params:
+        trained = ", ".join(
+            f"{p} in {layer}" for layer, params in run.neuron_params.items() for p in params
+        )
+        raise DeployError(
+            f"{run.run_dir} trained its neuron constants per layer ({trained}); Loihi "
+            "deployment and NIR export map one neuron type onto every layer and do not "
+            "carry them yet: train without --train-constants to deploy"
+        )
     stored = run.state.get("loihi")
     if stored and stored["settings"] == config.loihi_settings():
         return LoihiNeurons.from_dict(stored["neurons"])

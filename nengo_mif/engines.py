@@ -70,6 +70,7 @@ class TrainSettings(Protocol):
     surrogate: str
     surrogate_width: float
     attach_reset: bool
+    train_constants: bool
 
 
 class Fit(Protocol):
@@ -83,6 +84,9 @@ class Fit(Protocol):
 
     def synapses(self) -> dict[str, float]:
         """The trained synapse time constants by receiving layer (empty if fixed)."""
+
+    def neuron_params(self) -> dict[str, dict[str, float]]:
+        """The trained neuron constants by layer (empty if fixed)."""
 
     optimizer: Any
     trainable: list
@@ -105,6 +109,8 @@ class Presentation:
     seed: int
     encoding: str
     progress: bool = False
+    #: per neuron layer, parameters that differ from the type's (trained constants)
+    layer_params: dict[str, dict[str, float]] | None = None
 
 
 @dataclass
@@ -150,11 +156,13 @@ class Engine:
         scale: float,
         synapses: dict | None = None,
         method: str = "spike-aware",
+        layer_params: dict | None = None,
     ) -> Fit:
         """Training through time with the spiking ``neuron``.
 
         ``method`` is how gradients flow back (`nengo_mif.names.THROUGH_TIME_METHODS`):
-        ``"spike-aware"`` (straight-through) or ``"bptt"``.
+        ``"spike-aware"`` (straight-through) or ``"bptt"``. ``layer_params``: per
+        layer, neuron parameters that differ from ``neuron``'s (trained constants).
 
         Returns
         -------

@@ -192,6 +192,68 @@ def with_initial_state(
     return neuron
 
 
+def with_params(neuron: nengo.neurons.NeuronType, params: dict | None) -> nengo.neurons.NeuronType:
+    """A copy of ``neuron`` with some parameters changed (validated as nengo validates them).
+
+    Returns
+    -------
+    neuron : nengo.neurons.NeuronType
+    """
+    if not params:
+        return neuron
+    neuron = copy.copy(neuron)
+    for name, value in params.items():
+        param = getattr(type(neuron), name)
+        param.data.pop(neuron, None)  # read-only once set; the copy is ours
+        setattr(neuron, name, float(value))
+    return neuron
+
+
+@dataclass(frozen=True)
+class TrainableConstant:
+    """A neuron constant that training through time may set per layer, within bounds."""
+
+    #: the neuron type's parameter
+    param: str
+    #: physical bounds (the parameter's unit); training keeps it strictly inside
+    low: float
+    high: float
+    #: where the bounds come from
+    why: str
+
+
+#: per neuron class (found by MRO): the constant ``train_constants`` trains per layer
+TRAINABLE_CONSTANTS: dict[type, TrainableConstant] = {
+    nengo.LIF: TrainableConstant(
+        "tau_rc",
+        0.002,
+        0.2,
+        "s; membrane time constants from fast interneurons to slow pyramidal cells "
+        "(PLIF learns it in the same range)",
+    ),
+    MIF: TrainableConstant(
+        "capacitance",
+        0.02e-9,
+        2e-9,
+        "F; a decade either side of the 0.2 nF on-chip capacitor (R_off C from 0.2 to 20 ms)",
+    ),
+}
+TRAINABLE_CONSTANTS[MIF2] = TRAINABLE_CONSTANTS[MIF]
+
+
+def trainable_constant(neuron: nengo.neurons.NeuronType) -> TrainableConstant | None:
+    """The constant training may set per layer for ``neuron``'s type (None: none).
+
+    Returns
+    -------
+    constant : TrainableConstant or None
+    """
+    for cls in type(neuron).__mro__:
+        if cls in TRAINABLE_CONSTANTS:
+            return TRAINABLE_CONSTANTS[cls]
+    return None
+
+
 @register("relu", spiking="spiking-relu", spiking_scale=100.0)  # Loihi: as spiking-relu
 def _relu():
     return nengo.RectifiedLinear()

@@ -109,6 +109,23 @@ def _synapse_to_train(config: TrainConfig) -> None:
         raise ConfigError("train_synapses needs a synapse to train; set --synapse > 0")
 
 
+def _constants_to_train(config: TrainConfig) -> None:
+    if not config.train_constants:
+        return
+    from nengo_mif.registry import spiking_counterpart, trainable_constant
+
+    if not config.bptt_epochs:
+        raise ConfigError(
+            "train_constants trains through the neurons' state: ask for --bptt-epochs"
+        )
+    kind, _ = spiking_counterpart(config.neuron)
+    if trainable_constant(kind) is None:
+        raise ConfigError(
+            f"train_constants: {config.neuron} has no trainable neuron constant; "
+            "use lif, mif or mif2"
+        )
+
+
 def _train_readouts_within_steps(config: TrainConfig) -> None:
     for step in config.train_readouts or ():
         if step > config.n_steps:
@@ -193,6 +210,11 @@ class TrainConfig:
         False,
         "BPTT: the reset passes gradients too (detached by default: cheaper, and it "
         "trains as well; Zenke & Vogels 2021)",
+    )
+    train_constants: bool = setting(
+        False,
+        "BPTT also trains each layer's neuron constant within physical bounds: LIF's "
+        "tau_rc (2-200 ms, as PLIF), MIF's and MIF2's capacitance (0.02-2 nF)",
     )
     n_steps: int = setting(default.n_steps, "time steps per image", low=1, integer=True)
     synapse: float | None = setting(
@@ -286,6 +308,7 @@ class TrainConfig:
             _some_epochs,
             _through_time_on_its_engine,
             _synapse_to_train,
+            _constants_to_train,
             readout_within_steps,
             _train_readouts_within_steps,
             _max_train_holds_a_batch,

@@ -40,12 +40,19 @@ class Simulated:
 
 
 def simulate(
-    model, neuron: str, x: np.ndarray, config: EvalConfig, scale: float, progress: bool = False
+    model,
+    neuron: str,
+    x: np.ndarray,
+    config: EvalConfig,
+    scale: float,
+    progress: bool = False,
+    layer_params: dict | None = None,
 ) -> Simulated:
     """Run images ``x`` through ``model`` with ``neuron``, on the configured engine.
 
     The one simulate loop of the package: evaluation, comparison and the
-    benchmarks call it.
+    benchmarks call it. ``layer_params``: per layer, neuron parameters that differ
+    from the type's (a run's trained constants, `Run.neuron_params`).
 
     Returns
     -------
@@ -63,6 +70,7 @@ def simulate(
         seed=config.seed,
         encoding=config.encoding,
         progress=progress,
+        layer_params=layer_params,
     )
     sim = engine(config.engine).simulate(model, kind, x, how)
     return Simulated(sim.output, sim.activity, time.perf_counter() - start)
@@ -108,7 +116,9 @@ def evaluate(
     neuron = config.neuron or (run.config.neuron if rate else rec.spiking)
     scale = config.scale_firing_rates * (rec.spiking_scale if config.neuron is None else 1.0)
     model = run.keras_model(data)
-    sim = simulate(model, neuron, x, config, scale, progress)
+    # the constants were trained for the run's own type; another --neuron has its own
+    params = run.neuron_params if config.neuron is None else {}
+    sim = simulate(model, neuron, x, config, scale, progress, params)
     kind = neuron_type(neuron)
     spiking = kind.spiking and not rate
     n_steps = sim.output.shape[1]
@@ -132,6 +142,7 @@ def evaluate(
             if k not in ("neuron", "n_test", "n_steps", "scale_firing_rates")
         },
         scale_firing_rates=scale,
+        neuron_params=params,
         n_steps=n_steps,
         accuracy=accuracy_per_step[-1],
         accuracy_per_step=accuracy_per_step,

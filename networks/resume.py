@@ -25,6 +25,7 @@ SPIKE_AWARE = (
     "surrogate",
     "surrogate_width",
     "attach_reset",
+    "train_constants",
 )
 
 

@@ -132,6 +132,11 @@ class Run:
         return checkpoint.load_arrays(self.params_path)
 
     @property
+    def neuron_params(self) -> dict[str, dict[str, float]]:
+        """Per neuron layer, the neuron constants training set (empty: the type's own)."""
+        return self.state.get("neuron_params", {})
+
+    @property
     def params_path(self) -> Path:
         return self.run_dir / self.state["params"]
 

@@ -210,6 +210,8 @@ def train(
             state["epochs_done"] = epoch + 1
             if phase in THROUGH_TIME:
                 state["settings"] = _spike_aware_settings(config, fit)
+                if fit.neuron_params():
+                    state["neuron_params"] = fit.neuron_params()
             checkpoint.save_epoch(
                 run_dir, state, {**keras_arrays(fit.weights()), **_optimizer_arrays(fit)}
             )
@@ -307,6 +309,7 @@ def _make_fit(
             scale,
             synapses if isinstance(synapses, dict) else None,
             method=phase,
+            layer_params=state.get("neuron_params"),
         )
     elif phase == "loihi":
         neurons = _loihi_neurons(model, config, state, x, loihi)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from nengo_mif.networks.config import EvalConfig, TrainConfig
+from nengo_mif.networks.config import EvalConfig, TrainConfig, for_run
 from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.models import MODELS, fold_for_conversion
 from nengo_mif.networks.run import Run, set_layer_weights
@@ -172,3 +172,64 @@ def test_a_bn_run_trains_through_time_and_every_command_runs_it_folded(monkeypat
     assert [h["phase"] for h in state["history"]] == ["rate", "bptt", "bptt"]
     unfolded = bn_net((28, 28, 1))
     set_layer_weights(unfolded, Run.open(tmp_path).arrays())  # every BN stored
+
+
+@pytest.mark.parametrize("neuron, param", [("lif", "tau_rc"), ("mif", "capacitance")])
+def test_trained_neuron_constants_stay_in_bounds_and_every_engine_runs_them(
+    neuron, param, tiny_model, tmp_path
+):
+    """``train_constants``: one constant per layer, trained by BPTT, stored, used by evaluate."""
+    from nengo_mif.deploy.config import DeployConfig
+    from nengo_mif.deploy.run import loihi_neurons_for
+    from nengo_mif.networks.evaluate import simulate
+
+    from nengo_mif.registry import trainable_constant
+
+    cfg = TrainConfig(
+        neuron=neuron, model="tiny_cnn", epochs=1, bptt_epochs=1, n_steps=4, synapse=0.005,
+        train_constants=True, max_train=300, batch_size=50, seed=2, learning_rate=0.05,
+    )  # fmt: skip
+    state = train(cfg, tmp_path, verbose=False)
+    bounds = trainable_constant(neuron_type(neuron))
+    start = getattr(neuron_type(neuron), param)
+    trained = state["neuron_params"]
+    assert set(trained) == {"conv0", "conv1"}
+    for params in trained.values():
+        assert set(params) == {param}
+        assert bounds.low < params[param] < bounds.high
+        assert params[param] != pytest.approx(start, rel=1e-4)  # it did train
+    run = Run.open(tmp_path)
+    report = evaluate(run, EvalConfig(n_test=40, n_steps=10), progress=False)
+    assert report["neuron_params"] == trained
+    # the stored constants change the spikes, and both engines run them alike
+    model, x = run.keras_model(), run.data.x_test[:12]
+    eval_cfg = for_run(EvalConfig(n_steps=10, synapse=0.005), {})
+    with_params = simulate(model, neuron, x, eval_cfg, 1.0, layer_params=trained)
+    without = simulate(model, neuron, x, eval_cfg, 1.0)
+    assert with_params.activity != without.activity
+    if neuron == "lif":
+        on_dl = simulate(model, neuron, x, replace_engine(eval_cfg), 1.0, layer_params=trained)
+        for name, total in with_params.activity.items():
+            assert on_dl.activity[name] == pytest.approx(total, rel=0.01, abs=2), name
+    # deploy and export cannot carry them yet, and say so in one line
+    with pytest.raises(DeployError, match="trained its neuron constants per layer"):
+        loihi_neurons_for(run, model, DeployConfig())
+
+
+def replace_engine(config: EvalConfig) -> EvalConfig:
+    from dataclasses import replace
+
+    return replace(config, engine="nengo-dl")
+
+
+def test_constants_need_bptt_and_a_type_that_has_one(tiny_model):
+    from nengo_mif.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="train_constants trains through the neurons' state"):
+        TrainConfig(neuron="lif", train_constants=True, spike_aware_epochs=1)
+    with pytest.raises(ConfigError, match="relu has no trainable neuron constant"):
+        TrainConfig(neuron="relu", train_constants=True, bptt_epochs=1)
+    import nengo
+
+    with pytest.raises(EngineError, match="tau_rc = 0.5 lies outside the bounds"):
+        spiking_model(bn_net(), nengo.LIF(tau_rc=0.5), 3, train_constants=True)

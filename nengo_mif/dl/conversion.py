@@ -21,7 +21,13 @@ from nengo_mif._quiet import import_tensorflow, progress_bar
 from nengo_mif.defaults import default
 from nengo_mif.engines import synapse_for
 from nengo_mif.exceptions import ConfigError
-from nengo_mif.registry import initial_state, neuron_type, threshold, with_initial_state
+from nengo_mif.registry import (
+    initial_state,
+    neuron_type,
+    threshold,
+    with_initial_state,
+    with_params,
+)
 
 tf = import_tensorflow()
 
@@ -129,6 +135,7 @@ def convert(
     probe_layers: str | None = None,
     gain_factor: float = 1.0,
     seed: int | None = None,
+    layer_params: dict[str, dict[str, float]] | None = None,
 ) -> Converted:
     """Convert ``model`` with every ReLU swapped for the named neuron type.
 
@@ -141,6 +148,8 @@ def convert(
     with ``seed + i``, as in the Keras engine, so both engines give the same spikes.
     ``synapse``: one Lowpass time constant on every connection out of neurons and on
     the output, or a dict of them by receiving layer (`engine.synapse_for`).
+    ``layer_params``: per layer name, neuron parameters that differ in that layer
+    (a run's trained constants).
 
     Returns
     -------
@@ -176,6 +185,9 @@ def convert(
                 ens.bias = nengo.dists.Choice([0.0])
             if gain_factor != 1.0:
                 ens.gain = nengo.dists.Choice([scale * gain_factor])
+        for name, params in (layer_params or {}).items():
+            ens = converter.layers[model.get_layer(name).output].ensemble
+            ens.neuron_type = with_params(ens.neuron_type, params)
         if seed is not None:
             for i, layer in enumerate(neuron_layers(model)):
                 ens = converter.layers[layer.output].ensemble

@@ -31,6 +31,7 @@ class NengoDLEngine(Engine):
             scale_firing_rates=scale,
             probe_layers="sum",
             seed=how.seed,
+            layer_params=how.layer_params,
         )
         amplitude = amplitude_of(neuron, scale or 1.0)
         outputs, activity = [], dict.fromkeys(conv.layer_probes, 0.0)

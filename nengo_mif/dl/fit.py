@@ -73,6 +73,9 @@ class RateFit:
     def synapses(self) -> dict[str, float]:
         return {}
 
+    def neuron_params(self) -> dict[str, dict[str, float]]:
+        return {}
+
 
 def _assertion_message(error: Exception) -> str:
     message = getattr(error, "message", str(error))

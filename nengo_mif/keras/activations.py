@@ -16,7 +16,7 @@ import numpy as np
 from nengo_mif._quiet import import_tensorflow
 from nengo_mif.defaults import default
 from nengo_mif.engines import amplitude_of
-from nengo_mif.exceptions import NonFiniteInput
+from nengo_mif.exceptions import EngineError, NonFiniteInput
 from nengo_mif.keras.maths import (
     fused,
     neuron_config,
@@ -27,6 +27,7 @@ from nengo_mif.keras.maths import (
 from nengo_mif.keras.surrogates import ThroughTime, surrogate
 from nengo_mif.keras.synapses import SynapseFilter
 from nengo_mif.keras.time_loop import run_over_time, vjp_function
+from nengo_mif.registry import trainable_constant
 
 tf = import_tensorflow()
 
@@ -108,6 +109,11 @@ class SpikingCell(tf.keras.layers.Layer):
       in the step before its floor (MIF, MIF2 at kHz rates fire several times per
       step); unless ``detach_reset``, the reset adds ``-reset_drop sigma'(u)`` to
       the new voltage's derivative.
+
+    With ``train_constant``, the type's trainable constant (`registry.trainable_constant`:
+    LIF's ``tau_rc``, as PLIF; MIF's and MIF2's capacitance) is one weight of the layer,
+    ``low + (high - low) sigmoid(w)``, so it stays within its physical bounds; every
+    step reads it, and its gradient is the sum over steps of each step's.
     """
 
     def __init__(
@@ -123,10 +129,18 @@ class SpikingCell(tf.keras.layers.Layer):
         smoothing: float | None = None,
         train_synapse: bool = False,
         through_time: ThroughTime | None = None,
+        train_constant: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.neuron = neuron_from_config(neuron)
+        self.constant = trainable_constant(self.neuron) if train_constant else None
+        if train_constant and self.constant is None:
+            raise EngineError(
+                f"{type(self.neuron).__name__} has no trainable constant; "
+                "train_constants works for LIF, MIF and MIF2"
+            )
+        self.constant_weight = None
         self.through_time = through_time or ThroughTime()
         self.units_shape = tuple(int(d) for d in units_shape)
         self.n_neurons = int(np.prod(self.units_shape))
@@ -165,24 +179,48 @@ class SpikingCell(tf.keras.layers.Layer):
     def build(self, input_shape):
         if self.synapse_filter is not None:
             self.synapse_filter.build_weights(self)
+        if self.constant is not None:
+            c = self.constant
+            start = (getattr(self.neuron, c.param) - c.low) / (c.high - c.low)
+            if not 0 < start < 1:
+                raise EngineError(
+                    f"{type(self.neuron).__name__}.{c.param} = "
+                    f"{getattr(self.neuron, c.param):g} lies outside the bounds it trains "
+                    f"within, ({c.low:g}, {c.high:g}) {c.why}"
+                )
+            self.constant_weight = self.add_weight(
+                c.param,
+                shape=(),
+                initializer=tf.keras.initializers.Constant(np.log(start / (1 - start))),
+            )
         super().build(input_shape)
+
+    def constant_value(self):
+        """The trainable constant in its unit, within its bounds (a tensor).
+
+        Returns
+        -------
+        value : tf.Tensor
+        """
+        c = self.constant
+        return c.low + (c.high - c.low) * tf.sigmoid(self.constant_weight)
 
     @property
     def training_mode(self) -> str:
         return self.through_time.method
 
     def parameters(self) -> tuple:
-        """The synapse's ``(a, b, bias)`` as tensors (empty without a synapse).
+        """The synapse's ``(a, b, bias)`` and the trainable constant, as tensors (if any).
 
         Returns
         -------
         params : tuple of tf.Tensor
         """
-        if self.synapse_filter is None:
-            return ()
         # tensors, not the variables: the loop's custom gradient reaches them through
         # these reads
-        return tuple(tf.convert_to_tensor(p) for p in self.synapse_filter.arguments())
+        synapse = () if self.synapse_filter is None else self.synapse_filter.arguments()
+        constant = () if self.constant is None else (self.constant_value(),)
+        return tuple(tf.convert_to_tensor(p) for p in (*synapse, *constant))
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         return self.initial_states(tf.shape(inputs)[0] if inputs is not None else batch_size) + [
@@ -216,15 +254,20 @@ class SpikingCell(tf.keras.layers.Layer):
 
     def _step_function(self, mode: str):
         """The step of ``mode`` (see the class docstring) with the synapse inside."""
-        maths, dt, filt = self.maths, self.dt, self.synapse_filter
+        dt, filt, trains_constant = self.dt, self.synapse_filter, self.constant is not None
 
         def step(x, *args):
+            maths = self.maths
             if filt is None:
-                z, state, tail = x, list(args), []
+                z, tail = x, []
             else:
-                a, b, bias, *state, y = args
+                a, b, bias, *args, y = args
                 z, y = SynapseFilter.advance(x, y, a, b, bias)
                 tail = [y]
+            if trains_constant:
+                constant, *args = args
+                maths = maths.with_constant(constant)
+            state = list(args)
             incoming = state
             J, ok = self._current(z)
             if mode == "inference":
@@ -298,6 +341,8 @@ class SpikingActivation(tf.keras.layers.Layer):
         Make the synapse time constant a trainable weight.
     through_time : ThroughTime or None
         How ``training=True`` differentiates the neurons (default: spike-aware).
+    train_constant : bool
+        Make the type's trainable constant a weight of the layer (`SpikingCell`).
     source : str or None
         The name of the layer whose ReLU this replaces (how a converted model is read).
     """
@@ -316,6 +361,7 @@ class SpikingActivation(tf.keras.layers.Layer):
         smoothing: float | None = None,
         train_synapse: bool = False,
         through_time: ThroughTime | dict | None = None,
+        train_constant: bool = False,
         source: str | None = None,
         **kwargs,
     ):
@@ -329,6 +375,7 @@ class SpikingActivation(tf.keras.layers.Layer):
         self.initial_state, self.seed, self.return_finite = initial_state, seed, return_finite
         self.synapse, self.bias = synapse, bias
         self.smoothing, self.train_synapse = smoothing, train_synapse
+        self.train_constant = train_constant
 
     def build(self, input_shape):
         self.cell = SpikingCell(
@@ -343,6 +390,7 @@ class SpikingActivation(tf.keras.layers.Layer):
             smoothing=self.smoothing,
             train_synapse=self.train_synapse,
             through_time=self.through_time,
+            train_constant=self.train_constant,
             dtype=self.dtype,
             name="cell",
         )
@@ -383,6 +431,19 @@ class SpikingActivation(tf.keras.layers.Layer):
         tau = f.current_tau() if f.trainable else None
         return f.bias.numpy(), tau
 
+    @property
+    def trained_constant(self) -> dict[str, float]:
+        """The trained constant by parameter name (empty if it is fixed).
+
+        Returns
+        -------
+        params : dict of float
+        """
+        cell = self.cell
+        if cell.constant is None:
+            return {}
+        return {cell.constant.param: float(cell.constant_value().numpy())}
+
     def get_config(self):
         return dict(
             super().get_config(),
@@ -397,6 +458,7 @@ class SpikingActivation(tf.keras.layers.Layer):
             smoothing=self.smoothing,
             train_synapse=self.train_synapse,
             through_time=self.through_time.as_dict(),
+            train_constant=self.train_constant,
             source=self.source,
         )
 

@@ -31,6 +31,7 @@ from nengo_mif.keras.activations import RateActivation, SpikingActivation, check
 from nengo_mif.keras.encodings import InputEncoding
 from nengo_mif.keras.surrogates import ThroughTime
 from nengo_mif.keras.synapses import Lowpass
+from nengo_mif.registry import with_params
 
 tf = import_tensorflow()
 
@@ -174,34 +175,37 @@ def rate_model(
     smoothing: float | None = None,
     scale: float = 1.0,
     dt: float = default.dt,
+    layer_params: dict[str, dict[str, float]] | None = None,
 ) -> tf.keras.Model:
     """``model`` with every ReLU replaced by ``neuron``'s rate curve (what NengoDL trains).
 
     Weighted layers keep their names and weights, so `get_weights` / `set_weights`
-    by layer name move parameters between this model and ``model``.
+    by layer name move parameters between this model and ``model``. ``layer_params``:
+    per layer name, parameters of ``neuron`` that differ there (`spiking_model`).
 
     Returns
     -------
     model : tf.keras.Model
         Same inputs and outputs as ``model``.
     """
+
+    def rate_layer(name):
+        kind = with_params(neuron, (layer_params or {}).get(name))
+        return RateActivation(kind, scale, smoothing, dt, source=name, name=_neuron_name(name))
+
     inp = tf.keras.Input(model.input_shape[1:], name="input")
     x = inp
     for layer in chain(model):
         if isinstance(layer, layers.Activation):
             if activation_kind(layer) == "relu":
-                x = RateActivation(
-                    neuron, scale, smoothing, dt, source=layer.name, name=_neuron_name(layer.name)
-                )(x)
+                x = rate_layer(layer.name)(x)
             continue
         clone = _clone(layer, **({"activation": None} if hasattr(layer, "activation") else {}))
         x = clone(x)
         if layer.get_weights():
             clone.set_weights(layer.get_weights())
         if activation_kind(layer) == "relu":
-            x = RateActivation(
-                neuron, scale, smoothing, dt, source=layer.name, name=_neuron_name(layer.name)
-            )(x)
+            x = rate_layer(layer.name)(x)
     return tf.keras.Model(inp, x, name=f"{model.name}_rate")
 
 
@@ -211,6 +215,7 @@ def rate_outputs(
     x: np.ndarray,
     batch_size: int = default.batch_size,
     scale: float = 1.0,
+    layer_params: dict[str, dict[str, float]] | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run images ``x`` through `rate_model`; its output and every neuron layer's.
 
@@ -222,7 +227,7 @@ def rate_outputs(
         Per neuron layer (by the name of the Keras layer it replaces), its output,
         ``amplitude / scale * r(J)``.
     """
-    rate = rate_model(model, neuron, scale=scale)
+    rate = rate_model(model, neuron, scale=scale, layer_params=layer_params)
     neurons = rate_neuron_layers(rate)
     probed = tf.keras.Model(rate.input, [rate.output] + [n.output for n in neurons.values()])
     out, *acts = probed.predict(x, batch_size=batch_size, verbose=0)
@@ -302,6 +307,17 @@ class SpikingNet:
                 taus[layer.source] = layer.synapse_weights[1]
         return taus
 
+    def trained_constants(self) -> dict[str, dict[str, float]]:
+        """Per neuron layer, its trained neuron constants (empty if none were trained).
+
+        Returns
+        -------
+        params : dict
+            Layer name -> parameter name -> value (for ``layer_params``).
+        """
+        trained = {name: self.neuron_layer(name).trained_constant for name in self.neuron_layers}
+        return {name: params for name, params in trained.items() if params}
+
     def neuron_layer(self, name: str) -> SpikingActivation:
         """The spiking layer that replaced the ReLU of the original layer ``name``.
 
@@ -328,6 +344,8 @@ def spiking_model(
     smoothing: float | None = None,
     train_synapses: bool = False,
     through_time: ThroughTime | None = None,
+    layer_params: dict[str, dict[str, float]] | None = None,
+    train_constants: bool = False,
 ) -> SpikingNet:
     """``model`` as a spiking network over ``n_steps`` time steps (what NengoDL simulates).
 
@@ -364,6 +382,11 @@ def spiking_model(
         Make every synapse time constant a trainable weight.
     through_time : ThroughTime or None
         How ``training=True`` differentiates the neurons (default: spike-aware).
+    layer_params : dict or None
+        Per layer name, parameters of ``neuron`` that differ in that layer (a run's
+        trained constants, `SpikingNet.trained_constants`).
+    train_constants : bool
+        Make each layer's trainable neuron constant a weight (`SpikingCell`).
 
     Returns
     -------
@@ -385,7 +408,7 @@ def spiking_model(
     def neurons(z, name, synapse=None, bias=None):
         i = len(names)
         spikes, finite = SpikingActivation(
-            neuron,
+            with_params(neuron, (layer_params or {}).get(name)),
             dt=dt,
             scale=scale,
             seed=None if seed is None else seed + i,
@@ -396,6 +419,7 @@ def spiking_model(
             smoothing=smoothing,
             train_synapse=train_synapses,
             through_time=through_time,
+            train_constant=train_constants,
             source=name,
             name=_neuron_name(name),
         )(z)

@@ -24,7 +24,14 @@ class KerasEngine(Engine):
     rate_fit = RateFit
 
     def fit_through_time(
-        self, model, neuron, settings: TrainSettings, scale, synapses=None, method="spike-aware"
+        self,
+        model,
+        neuron,
+        settings: TrainSettings,
+        scale,
+        synapses=None,
+        method="spike-aware",
+        layer_params=None,
     ):
         through_time = ThroughTime(
             method=method,
@@ -32,11 +39,13 @@ class KerasEngine(Engine):
             width=settings.surrogate_width,
             detach_reset=not settings.attach_reset,
         )
-        return SpikeAwareFit(model, neuron, settings, scale, synapses, through_time)
+        return SpikeAwareFit(model, neuron, settings, scale, synapses, through_time, layer_params)
 
     def simulate(self, model, neuron, x, how: Presentation) -> Simulation:
         if how.rate:
-            out, acts = rate_outputs(model, neuron, x, how.batch_size)
+            out, acts = rate_outputs(
+                model, neuron, x, how.batch_size, layer_params=how.layer_params
+            )
             amplitude = amplitude_of(neuron)
             activity = {name: float(a.sum() * how.dt / amplitude) for name, a in acts.items()}
             return Simulation(out[:, None], activity)
@@ -54,6 +63,7 @@ class KerasEngine(Engine):
             scale=how.scale,
             seed=how.seed,
             encoding=how.encoding,
+            layer_params=how.layer_params,
         )
         out, counts = net.predict(x, how.n_steps, how.batch_size, how.progress)
         return Simulation(out, {name: float(c.sum()) for name, c in counts.items()})

@@ -67,6 +67,9 @@ class RateFit:
     def synapses(self) -> dict[str, float]:
         return {}
 
+    def neuron_params(self) -> dict[str, dict[str, float]]:
+        return {}
+
     def close(self) -> None:
         pass
 
@@ -93,7 +96,9 @@ class SpikeAwareFit:
     (the mean of their cross-entropies: a net trained to answer early); the
     firing-rate regulariser pulls each neuron's mean rate toward ``target_rate`` and
     ``spike_reg`` charges every Hz of mean rate.
-    ``synapses`` (per layer, from a resumed run) override ``config.synapse``.
+    ``synapses`` (per layer, from a resumed run) override ``config.synapse``, and
+    ``layer_params`` (per layer, a run's trained neuron constants) the type's own;
+    with ``config.train_constants``, BPTT trains those constants too.
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class SpikeAwareFit:
         scale: float,
         synapses: dict | None = None,
         through_time: ThroughTime | None = None,
+        layer_params: dict | None = None,
     ):
         self.net = spiking_model(
             model,
@@ -116,6 +122,10 @@ class SpikeAwareFit:
             smoothing=config.smoothing,
             train_synapses=config.train_synapses,
             through_time=through_time,
+            layer_params=layer_params,
+            train_constants=config.train_constants
+            and through_time is not None
+            and through_time.method == "bptt",
         )
         inner = self.net.model
         inp = tf.keras.Input(model.input_shape[1:], name="image")
@@ -162,6 +172,15 @@ class SpikeAwareFit:
         taus : dict of float
         """
         return self.net.synapses()
+
+    def neuron_params(self) -> dict[str, dict[str, float]]:
+        """Per layer, the trained neuron constants (empty if they are fixed).
+
+        Returns
+        -------
+        params : dict
+        """
+        return self.net.trained_constants()
 
     def close(self) -> None:
         pass

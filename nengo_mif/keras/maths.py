@@ -12,6 +12,8 @@ operation for operation. Imports TensorFlow and nengo core, never nengo_dl.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable
 
 import nengo
@@ -154,6 +156,16 @@ class NeuronMaths:
         """
         raise NotImplementedError
 
+    def with_constant(self, value) -> NeuronMaths:
+        """These maths with the type's trainable constant (`registry.trainable_constant`)
+        set to ``value``, a tensor (a layer's trained constant inside its step).
+
+        Returns
+        -------
+        maths : NeuronMaths
+        """
+        raise EngineError(f"{type(self.neuron).__name__} has no trainable constant")
+
     def initial_state(self, n_neurons: int, seed: int | None) -> list[np.ndarray]:
         """nengo's rule: draw each state variable from the type's distribution.
 
@@ -200,6 +212,11 @@ class LIFMaths(NeuronMaths):
 
     def rate(self, J):
         return self.lif_rate(J, self.tau_ref)
+
+    def with_constant(self, value) -> LIFMaths:
+        maths = copy.copy(self)
+        maths.tau_rc = tf.cast(value, self.dtype)
+        return maths
 
     def lif_rate(self, J, tau_ref):
         """NengoDL's (smoothed) LIF rate with refractory period ``tau_ref``."""
@@ -268,6 +285,13 @@ class MemristiveMaths(NeuronMaths):
 
     def step(self, dt, J, *state):
         return self.dynamics.step(self.circuit, dt, J, *state, ops=self.ops)
+
+    def with_constant(self, value) -> MemristiveMaths:
+        # the capacitance sets the circuit's time constant R_off C (nothing else)
+        maths = copy.copy(self)
+        tau = tf.cast(value, self.dtype) * float(self.neuron.r_off)
+        maths.circuit = dataclasses.replace(self.circuit, tau=tau)
+        return maths
 
     @property
     def reset_drop(self) -> float:
