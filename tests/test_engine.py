@@ -116,10 +116,10 @@ def test_stateful_layer_carries_state(neuron):
 def test_unsupported_layers_name_the_layer_and_the_fix():
     inp = tf.keras.Input((8, 8, 1))
     x = tf.keras.layers.Conv2D(2, 3, activation=tf.nn.relu, name="c")(inp)
-    x = tf.keras.layers.MaxPooling2D(name="pool")(x)
-    pooled = tf.keras.Model(inp, tf.keras.layers.Flatten()(x))
-    with pytest.raises(EngineError, match="'pool'.*MaxPooling2D.*--engine nengo-dl"):
-        rate_model(pooled, MIF())
+    x = tf.keras.layers.UpSampling2D(name="up")(x)
+    upsampled = tf.keras.Model(inp, tf.keras.layers.Flatten()(x))
+    with pytest.raises(EngineError, match="'up'.*UpSampling2D.*--engine nengo-dl"):
+        rate_model(upsampled, MIF())
     sig = tf.keras.Model(inp, tf.keras.layers.Dense(3, activation="sigmoid", name="d")(inp))
     with pytest.raises(EngineError, match="'d'.*sigmoid.*--engine nengo-dl"):
         spiking_model(sig, MIF(), 5)
