@@ -18,7 +18,7 @@ from typing import Any
 
 from nengo_mif.exceptions import ConfigError
 
-__all__ = ["Allowed", "int_tuple", "option", "setting", "validate"]
+__all__ = ["Allowed", "check_argument", "int_tuple", "option", "setting", "validate"]
 
 
 def int_tuple(text: str) -> tuple[int, ...]:
@@ -157,6 +157,23 @@ class Allowed:
             raise ConfigError(f"{name} must be {sign} {low:g}; got {value!r}{where}")
         if self.high is not None and value > self.high:
             raise ConfigError(f"{name} must be <= {self.high:g}; got {value!r}{where}")
+
+
+def check_argument(owner: str, name: str, value: Any, **allowed: Any) -> Any:
+    """A layer's or function's argument checked as a setting is (`Allowed` bounds).
+
+    Returns
+    -------
+    value
+        ``value``, unchanged.
+
+    Raises
+    ------
+    ConfigError
+        ``"Lowpass tau must be > 0; got -0.01"``.
+    """
+    Allowed(number=True, **allowed)._check_number(f"{owner} {name}", value, "")
+    return value
 
 
 def _is_number(value: Any) -> bool:

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
+import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nengo_mif.exceptions import CheckpointError, RunError
+from nengo_mif.exceptions import CheckpointError, RunError, TrainingDiverged
 
 STATE = "state.json"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -31,6 +41,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode open() would, as
+        # Keras and numpy write theirs
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -85,6 +98,74 @@ def load_state(run_dir: Path) -> dict | None:
     return state
 
 
+LOCK = ".lock"
+
+
+@contextmanager
+def owned(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for one writer: a lock file naming this process and host.
+
+    A second writer gets one line naming the owner; a lock left by a process that is
+    gone (same host) is taken over.
+
+    Raises
+    ------
+    RunError
+        While another live process holds the folder.
+    """
+    run_dir = Path(run_dir)
+    check_writable(run_dir)
+    path = run_dir / LOCK
+    me = dict(pid=os.getpid(), host=socket.gethostname(), since=time.time())
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is not None and _alive(owner):
+                since = time.strftime("%Y-%m-%d %H:%M", time.localtime(owner.get("since", 0)))
+                raise RunError(
+                    f"{run_dir} is being written by process {owner.get('pid')} on "
+                    f"{owner.get('host')} (since {since}); wait for it to finish or choose "
+                    f"another --run-dir (if that process is gone, delete {path})"
+                ) from None
+            try:
+                path.unlink()  # stale: its writer is gone
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    else:
+        raise RunError(f"could not take {path}; another writer keeps taking it")
+    try:
+        yield
+    finally:
+        if _lock_owner(path) == me:
+            path.unlink()
+
+
+def _lock_owner(path: Path) -> dict | None:
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # being written, or damaged: treated as stale
+    return owner if isinstance(owner, dict) else None
+
+
+def _alive(owner: dict) -> bool:
+    if owner.get("host") != socket.gethostname():
+        return True  # cannot tell from here
+    try:
+        os.kill(int(owner.get("pid", -1)), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
+
+
 def check_writable(directory: Path) -> None:
     """Fail now, not after hours of work, if ``directory`` cannot take new files."""
     directory = Path(directory)
@@ -105,16 +186,61 @@ def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> Non
     """Write an epoch's parameters, then the state naming them; drop older files.
 
     ``state`` gets the parameter file's name (``params``), so that it can be written
-    again later as it stands on disk.
+    again later as it stands on disk. Non-finite weights are refused before anything
+    is written, and older files go only once the new state is on disk, so the last
+    good epoch survives a diverged epoch, a full disk or a read-only file.
     """
     run_dir = Path(run_dir)
-    name = f"params-e{state['epochs_done']:03d}.npz"
-    atomic_save_arrays(run_dir / name, arrays)
-    state["params"] = name
-    atomic_write_json(run_dir / STATE, state)
+    epoch = state["epochs_done"]
+    bad = non_finite(arrays)
+    if bad:
+        raise TrainingDiverged(
+            f"epoch {epoch} produced non-finite weights ({bad}); nothing was written, "
+            f"the last good epoch stays in {run_dir}: resume with a lower --learning-rate"
+        )
+    name = f"params-e{epoch:03d}.npz"
+    previous = state.get("params")
+    try:
+        atomic_save_arrays(run_dir / name, arrays)
+        state["params"] = name
+        atomic_write_json(run_dir / STATE, state)
+    except OSError as e:
+        if name != previous and (run_dir / name).exists() and _names(run_dir) != name:
+            (run_dir / name).unlink()  # the state still names the previous file
+        state["params"] = previous
+        kept = f"epoch {epoch - 1} is intact" if previous else "no epoch was saved yet"
+        raise CheckpointError(
+            f"could not save epoch {epoch} in {run_dir} ({e.strerror}); {kept}: free "
+            "space or make the folder writable, then run the same command with --resume"
+        ) from e
     for old in run_dir.glob("params-e*.npz"):
         if old.name != name:
-            old.unlink()
+            try:
+                old.unlink()
+            except OSError:
+                pass  # a stale copy; the state names the new one
+
+
+def _names(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / STATE).read_text()).get("params")
+    except (OSError, ValueError):
+        return None
+
+
+def non_finite(arrays: dict[str, np.ndarray]) -> str:
+    """The arrays holding NaN or inf, named with their counts (empty if none).
+
+    Returns
+    -------
+    names : str
+    """
+    bad = [
+        f"{name}: {int(np.size(a) - np.isfinite(a).sum())} of {np.size(a)}"
+        for name, a in arrays.items()
+        if np.issubdtype(np.asarray(a).dtype, np.floating) and not np.all(np.isfinite(a))
+    ]
+    return ", ".join(bad)
 
 
 def load_params(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
@@ -142,9 +268,16 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     """
     try:
         with np.load(path) as f:
-            return {k: f[k] for k in f.files}
+            arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise CheckpointError(
             f"{path} is unreadable or truncated ({e}); resume from an "
             "earlier copy or retrain into a new --run-dir"
         ) from e
+    bad = non_finite(arrays)
+    if bad:
+        raise CheckpointError(
+            f"{path} holds non-finite values ({bad}); restore the file or retrain into "
+            "a new --run-dir"
+        )
+    return arrays

@@ -147,6 +147,11 @@ def train(
         The run's state: config, finished epochs, history (loss, accuracy, seconds).
     """
     run_dir = Path(run_dir)
+    with checkpoint.owned(run_dir):
+        return _train(config, run_dir, resume, verbose, loihi)
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, verbose: bool, loihi) -> dict:
     state = checkpoint.load_state(run_dir)
     if state is not None and not resume:
         raise RunExists(

@@ -114,7 +114,8 @@ def tune(
         sweep=sweep,
     )
     if store:
-        state = checkpoint.load_state(run_dir)
-        state["settings"] = settings
-        checkpoint.atomic_write_json(Path(run_dir) / checkpoint.STATE, state)
+        with checkpoint.owned(run_dir):
+            state = checkpoint.load_state(run_dir)
+            state["settings"] = settings
+            checkpoint.atomic_write_json(Path(run_dir) / checkpoint.STATE, state)
     return settings

@@ -25,9 +25,10 @@ from nengo_mif.keras.maths import (
     rate_function,
 )
 from nengo_mif.keras.surrogates import ThroughTime, surrogate
-from nengo_mif.keras.synapses import SynapseFilter
+from nengo_mif.keras.synapses import SynapseFilter, check_time_axis
 from nengo_mif.keras.time_loop import run_over_time, vjp_function
 from nengo_mif.registry import trainable_constant
+from nengo_mif.settings import check_argument
 
 tf = import_tensorflow()
 
@@ -60,6 +61,8 @@ class RateActivation(tf.keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.neuron = neuron_from_config(neuron)
+        check_argument("RateActivation", "scale", scale, low=0, low_open=True)
+        check_argument("RateActivation", "dt", dt, low=0, low_open=True)
         self.scale = float(scale)
         self.smoothing = smoothing
         self.dt = float(dt)
@@ -367,6 +370,8 @@ class SpikingActivation(tf.keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.neuron = neuron_from_config(neuron)
+        check_argument("SpikingActivation", "dt", dt, low=0, low_open=True)
+        check_argument("SpikingActivation", "scale", scale, low=0, low_open=True)
         if isinstance(through_time, dict):
             through_time = ThroughTime(**through_time)
         self.through_time = through_time or ThroughTime()
@@ -378,6 +383,7 @@ class SpikingActivation(tf.keras.layers.Layer):
         self.train_constant = train_constant
 
     def build(self, input_shape):
+        check_time_axis(self, input_shape)
         self.cell = SpikingCell(
             self.neuron,
             input_shape[2:],

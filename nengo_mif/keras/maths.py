@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import nengo
 import numpy as np
+from nengo.params import iter_params
 
 from nengo_mif._quiet import import_tensorflow
 from nengo_mif.defaults import default
@@ -80,6 +81,14 @@ def neuron_maths(
     for cls in type(neuron).__mro__:
         if cls in _MATHS:
             maths = _MATHS[cls]
+            extra = sorted(set(iter_params(neuron)) - set(iter_params(cls)))
+            if extra:
+                # a subclass with more parameters (AdaptiveLIF's tau_n, inc_n) would
+                # silently run as its parent
+                raise EngineError(
+                    f"the Keras engine runs {cls.__name__}, but {type(neuron).__name__} "
+                    f"adds {', '.join(extra)}, which it would ignore; use --engine nengo-dl"
+                )
             state = tuple(neuron.state) if neuron.spiking else ()
             if maths.state is not None and state not in ((), maths.state):
                 # a subclass with more state (AdaptiveLIF) needs maths of its own
@@ -317,14 +326,20 @@ class MemristiveMaths(NeuronMaths):
 def neuron_config(neuron: nengo.neurons.NeuronType) -> dict:
     return dict(
         type=type(neuron).__name__,
-        params={p: getattr(neuron, p) for p in neuron.params if p != "initial_state"},
+        params={p: getattr(neuron, p) for p in iter_params(neuron) if p != "initial_state"},
     )
 
 
 def neuron_from_config(config) -> nengo.neurons.NeuronType:
     if isinstance(config, nengo.neurons.NeuronType):
         return config
-    classes = {c.__name__: c for c in _MATHS}
+    classes, todo = {}, [nengo.neurons.NeuronType]
+    while todo:  # every neuron class defined so far, by name
+        cls = todo.pop()
+        classes.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    if config["type"] not in classes:
+        raise EngineError(f"no neuron type {config['type']!r} is defined; import its package")
     return classes[config["type"]](**config["params"])
 
 

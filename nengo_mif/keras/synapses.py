@@ -12,6 +12,8 @@ from nengo.utils.filter_design import cont2discrete
 
 from nengo_mif._quiet import import_tensorflow
 from nengo_mif.defaults import default
+from nengo_mif.exceptions import EngineError
+from nengo_mif.settings import check_argument
 
 tf = import_tensorflow()
 
@@ -113,11 +115,14 @@ class Lowpass(tf.keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_argument("Lowpass", "tau", tau, low=0, low_open=True)
+        check_argument("Lowpass", "dt", dt, low=0, low_open=True)
         self.source = source  # the layer it feeds ("probe": the output)
         self.tau, self.dt, self.delay = float(tau), float(dt), delay
         self.bias_init, self.train_tau = bias, train_tau
 
     def build(self, input_shape):
+        check_time_axis(self, input_shape)
         self.filter = SynapseFilter(self.tau, self.dt, self.bias_init, self.train_tau, self.dtype)
         self.filter.build_weights(self)
         super().build(input_shape)
@@ -159,4 +164,15 @@ class Lowpass(tf.keras.layers.Layer):
             bias=None if self.bias_init is None else np.asarray(self.bias_init).tolist(),
             train_tau=self.train_tau,
             source=self.source,
+        )
+
+
+def check_time_axis(layer: tf.keras.layers.Layer, input_shape) -> None:
+    """Layers over time take ``(batch, time, ...)``; a clear error for anything else."""
+    shape = tf.TensorShape(input_shape)
+    if shape.rank is None or shape.rank < 3:
+        raise EngineError(
+            f"{type(layer).__name__} {layer.name!r} runs over axis 1 of (batch, time, "
+            f"units...) inputs; got shape {tuple(shape) if shape.rank else shape}: add a "
+            "time axis (e.g. tf.repeat(x[:, None], n_steps, axis=1))"
         )

@@ -1,0 +1,132 @@
+"""Faults that must not lose work: two writers, non-finite weights, full disks, file modes;
+and the public layers' own arguments."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import nengo
+import numpy as np
+import pytest
+import tensorflow as tf
+from nengo_mif.networks import checkpoint
+from nengo_mif.networks.config import EvalConfig, TrainConfig
+from nengo_mif.networks.evaluate import evaluate
+from nengo_mif.networks.train import train
+
+from nengo_mif.exceptions import (
+    CheckpointError,
+    ConfigError,
+    EngineError,
+    RunError,
+    TrainingDiverged,
+)
+from nengo_mif.keras.activations import RateActivation, SpikingActivation
+from nengo_mif.keras.synapses import Lowpass
+
+SMALL = dict(model="tiny_cnn", max_train=100, batch_size=50, seed=1, neuron="lif")
+
+
+def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tiny_model, tmp_path):
+    cfg = TrainConfig(epochs=1, **SMALL)
+    with checkpoint.owned(tmp_path):
+        with pytest.raises(RunError, match=f"being written by process {os.getpid()}"):
+            train(cfg, tmp_path, verbose=False)
+    assert not (tmp_path / checkpoint.LOCK).exists()  # released
+    # a lock left by a process that is gone (its pid no longer exists)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    import socket
+
+    (tmp_path / checkpoint.LOCK).write_text(
+        json.dumps(dict(pid=int(dead), host=socket.gethostname(), since=0))
+    )
+    state = train(cfg, tmp_path, verbose=False)
+    assert state["epochs_done"] == 1 and not (tmp_path / checkpoint.LOCK).exists()
+
+
+def test_non_finite_weights_are_never_saved_and_never_read(tiny_model, tmp_path):
+    cfg = TrainConfig(epochs=1, **SMALL)
+    state = train(cfg, tmp_path, verbose=False)
+    good = tmp_path / state["params"]
+    before = good.read_bytes()
+    arrays = checkpoint.load_arrays(good)
+    arrays["w/conv0/0"] = arrays["w/conv0/0"].copy()
+    arrays["w/conv0/0"][0, 0, 0, 0] = np.nan
+    with pytest.raises(TrainingDiverged, match=r"w/conv0/0: 1 of 72.*nothing was written"):
+        checkpoint.save_epoch(tmp_path, dict(state, epochs_done=2), arrays)
+    assert good.read_bytes() == before and sorted(p.name for p in tmp_path.glob("*.npz")) == [
+        good.name
+    ]
+    # a checkpoint damaged on disk: every reader says so, rate evaluation included
+    checkpoint.atomic_save_arrays(good, arrays)
+    with pytest.raises(CheckpointError, match="non-finite values \\(w/conv0/0: 1 of 72\\)"):
+        evaluate(tmp_path, EvalConfig(mode="rate", n_test=20), progress=False)
+    with pytest.raises(CheckpointError, match="non-finite"):
+        train(TrainConfig(epochs=2, **SMALL), tmp_path, resume=True, verbose=False)
+    assert good.exists()
+
+
+def test_a_full_disk_loses_no_epoch_and_says_what_was_saved(tiny_model, tmp_path, monkeypatch):
+    cfg = TrainConfig(epochs=1, **SMALL)
+    train(cfg, tmp_path, verbose=False)
+    real = checkpoint.atomic_write_json
+
+    def full(path, obj):
+        if path.name == checkpoint.STATE:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, obj)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_json", full)
+    with pytest.raises(CheckpointError, match="could not save epoch 2 .*No space left.*epoch 1 is "
+                       "intact.*--resume"):  # fmt: skip
+        train(TrainConfig(epochs=2, **SMALL), tmp_path, resume=True, verbose=False)
+    monkeypatch.setattr(checkpoint, "atomic_write_json", real)
+    assert [p.name for p in tmp_path.glob("*.npz")] == ["params-e001.npz"]
+    state = train(TrainConfig(epochs=2, **SMALL), tmp_path, resume=True, verbose=False)
+    assert state["epochs_done"] == 2
+
+
+def test_files_are_written_with_the_users_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        checkpoint.atomic_write_json(tmp_path / "a.json", {"x": 1})
+        checkpoint.atomic_save_arrays(tmp_path / "a.npz", {"x": np.zeros(2)})
+    finally:
+        os.umask(old)
+    for name in ("a.json", "a.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: Lowpass(-0.01), ConfigError, "Lowpass tau must be > 0; got -0.01"),
+        (lambda: Lowpass(0.01, dt=0), ConfigError, "Lowpass dt must be > 0; got 0"),
+        (lambda: Lowpass(float("nan")), ConfigError, "Lowpass tau must be a finite number"),
+        (lambda: Lowpass(0.01)(tf.zeros((2, 10))), EngineError, "runs over axis 1 of"),
+        (lambda: SpikingActivation(nengo.LIF(), dt=-1e-3), ConfigError, "dt must be > 0"),
+        (lambda: SpikingActivation(nengo.LIF(), scale=0), ConfigError, "scale must be > 0"),
+        (lambda: SpikingActivation(nengo.LIF())(tf.zeros((2, 10))), EngineError, "time axis"),
+        (lambda: RateActivation(nengo.AdaptiveLIFRate()), EngineError, "adds inc_n, tau_n"),
+        (
+            lambda: SpikingActivation(nengo.AdaptiveLIF())(tf.zeros((1, 3, 4))),
+            EngineError,
+            "AdaptiveLIF adds inc_n, tau_n, which it would ignore",
+        ),
+    ],
+)
+def test_the_layers_check_their_arguments(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_a_layer_round_trips_its_config():
+    layer = SpikingActivation(nengo.SpikingRectifiedLinear(amplitude=0.5), dt=0.002)
+    copy = SpikingActivation.from_config(layer.get_config())
+    assert type(copy.neuron) is nengo.SpikingRectifiedLinear and copy.neuron.amplitude == 0.5
+    assert copy.dt == 0.002
