@@ -53,8 +53,7 @@ def test_rate_outputs_equal_nengo_dl(name, smoothing, images):
 
 
 def _neuron_outputs(net, name):
-    layer = net.model.get_layer(f"{name}_neurons")
-    return tf.keras.Model(net.model.input, layer.output[0])
+    return tf.keras.Model(net.model.input, net.spikes(name))
 
 
 def assert_spikes_equal_nengo_dl(kind, scale, images, max_per_step=None, synapse=0.005):

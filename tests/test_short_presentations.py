@@ -95,7 +95,8 @@ def test_dropout_keeps_one_mask_per_image_for_all_steps(rng):
     drop = net.model.get_layer("drop")
     probe = tf.keras.Model(net.model.input, [drop.input, drop.output])
     x = np.ones((3, 6, 12, 12, 1), "float32")
-    before, after = (t.numpy() for t in probe(x, training=True))
+    # the network runs time-major: (time, batch, ...) -> (batch, time, ...)
+    before, after = (np.swapaxes(t.numpy(), 0, 1) for t in probe(x, training=True))
     active = before != 0
     ratio = np.where(active, after / np.where(active, before, 1), np.nan)
     # where a unit spikes, it is kept (x2) or dropped (x0), the same at every step
@@ -114,12 +115,12 @@ def test_max_pooling_takes_each_steps_spikes(rng):
     """Max pooling of spikes: per step, a window spikes if any of its neurons does."""
     model = bn_net()
     net = spiking_model(model, neuron_type("lif"), 8, synapse=None, scale=3.0)
-    neurons = net.neuron_layer("conv0_relu")
     pool = net.model.get_layer("pool0")
-    probe = tf.keras.Model(net.model.input, [neurons.output[0], pool.output])
+    probe = tf.keras.Model(net.model.input, [net.spikes("conv0_relu"), pool.output])
     x = np.repeat(rng.rand(2, 1, 12, 12, 1).astype("float32"), 8, axis=1)
     spikes, pooled = (t.numpy() for t in probe(x))
-    pooled = pooled.reshape(2, 8, 6, 6, 6)  # the pool runs with time in the batch
+    # the pool runs with time folded into the batch, time-major
+    pooled = np.swapaxes(pooled.reshape(8, 2, 6, 6, 6), 0, 1)
     expected = spikes.reshape(2, 8, 6, 2, 6, 2, 6).max(axis=(3, 5))
     assert spikes.max() > 0
     np.testing.assert_array_equal(pooled, expected)

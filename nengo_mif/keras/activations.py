@@ -346,6 +346,9 @@ class SpikingActivation(tf.keras.layers.Layer):
         How ``training=True`` differentiates the neurons (default: spike-aware).
     train_constant : bool
         Make the type's trainable constant a weight of the layer (`SpikingCell`).
+    time_major : bool
+        Inputs and outputs are ``(time, batch, ...)`` (how `convert.spiking_model`
+        keeps a whole network, so that no layer transposes its activity).
     source : str or None
         The name of the layer whose ReLU this replaces (how a converted model is read).
     """
@@ -366,6 +369,7 @@ class SpikingActivation(tf.keras.layers.Layer):
         through_time: ThroughTime | dict | None = None,
         train_constant: bool = False,
         source: str | None = None,
+        time_major: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -381,6 +385,7 @@ class SpikingActivation(tf.keras.layers.Layer):
         self.synapse, self.bias = synapse, bias
         self.smoothing, self.train_synapse = smoothing, train_synapse
         self.train_constant = train_constant
+        self.time_major = time_major
 
     def build(self, input_shape):
         check_time_axis(self, input_shape)
@@ -403,7 +408,13 @@ class SpikingActivation(tf.keras.layers.Layer):
         # each step is one XLA computation (`SpikingCell.steps`); compiling the whole
         # loop instead was measured slower and took 3x the memory
         self.rnn = (
-            tf.keras.layers.RNN(self.cell, return_sequences=True, return_state=True, stateful=True)
+            tf.keras.layers.RNN(
+                self.cell,
+                return_sequences=True,
+                return_state=True,
+                stateful=True,
+                time_major=self.time_major,
+            )
             if self.stateful
             else None
         )
@@ -415,7 +426,9 @@ class SpikingActivation(tf.keras.layers.Layer):
         if self.rnn is None:
             if tf.is_tensor(training):
                 training = tf.get_static_value(training)
-            spikes, finite = run_over_time(self.cell, z, training=bool(training))
+            spikes, finite = run_over_time(
+                self.cell, z, training=bool(training), time_major=self.time_major
+            )
         else:  # Keras keeps the state from one call to the next
             spikes, *state = self.rnn(z, training=training)
             finite = state[-1][:, 0] > 0.5
@@ -466,6 +479,7 @@ class SpikingActivation(tf.keras.layers.Layer):
             through_time=self.through_time.as_dict(),
             train_constant=self.train_constant,
             source=self.source,
+            time_major=self.time_major,
         )
 
 

@@ -318,6 +318,18 @@ class SpikingNet:
         trained = {name: self.neuron_layer(name).trained_constant for name in self.neuron_layers}
         return {name: params for name, params in trained.items() if params}
 
+    def spikes(self, name: str):
+        """The spikes of neuron layer ``name`` as a symbolic ``(batch, time, ...)`` tensor.
+
+        For a probe model (``tf.keras.Model(net.model.input, net.spikes(name))``); the
+        network itself runs time-major.
+
+        Returns
+        -------
+        spikes : KerasTensor
+        """
+        return layers.Lambda(_swap_time_and_batch)(self.neuron_layer(name).output[0])
+
     def neuron_layer(self, name: str) -> SpikingActivation:
         """The spiking layer that replaced the ReLU of the original layer ``name``.
 
@@ -329,6 +341,10 @@ class SpikingNet:
 
     def __post_init__(self):
         self._predict = tf.function(lambda x: self.model(x, training=False))
+
+
+def _swap_time_and_batch(t):
+    return tf.experimental.numpy.moveaxis(t, 0, 1)
 
 
 def spiking_model(
@@ -396,14 +412,17 @@ def spiking_model(
     x, spiking = inp, False
     if encoding != "analog":
         x = InputEncoding(encoding, seed=seed, name="input_encoding")(x)
+    # time-major inside, (time, batch, ...): the neurons' loops run in that layout, so
+    # only the image and the output are transposed, never a layer's activity
+    x = layers.Lambda(_swap_time_and_batch, name="time_major")(x)
     names, counts, finites = [], [], []
     weight_layers = {}
 
-    def fold(t):  # (batch, time, ...) -> (batch * time, ...)
+    def fold(t):  # (time, batch, ...) -> (time * batch, ...)
         return tf.reshape(t, (-1, *t.shape[2:]))
 
     def unfold(t):
-        return tf.reshape(t, (-1, n_steps, *t.shape[1:]))
+        return tf.reshape(t, (n_steps, -1, *t.shape[1:]))
 
     def neurons(z, name, synapse=None, bias=None):
         i = len(names)
@@ -420,17 +439,16 @@ def spiking_model(
             train_synapse=train_synapses,
             through_time=through_time,
             train_constant=train_constants,
+            time_major=True,
             source=name,
             name=_neuron_name(name),
         )(z)
         amplitude = amplitude_of(neuron, scale)
         names.append(name)
-        counts.append(
-            tf.reduce_sum(
-                tf.reshape(spikes, (-1, n_steps, int(np.prod(spikes.shape[2:])))), axis=-1
-            )
-            * (dt / amplitude)
+        per_step = tf.reduce_sum(
+            tf.reshape(spikes, (n_steps, -1, int(np.prod(spikes.shape[2:])))), axis=-1
         )
+        counts.append(tf.transpose(per_step) * (dt / amplitude))
         finites.append(finite)
         return spikes
 
@@ -452,7 +470,7 @@ def spiking_model(
         if isinstance(layer, DROPOUT):
             # one mask per image, the same at every step
             x = layers.Dropout(
-                layer.rate, noise_shape=(None, 1, *x.shape[2:]), seed=layer.seed, name=layer.name
+                layer.rate, noise_shape=(1, None, *x.shape[2:]), seed=layer.seed, name=layer.name
             )(x)
             continue
         tau = synapse_for(synapse, layer.name) if spiking else None
@@ -477,6 +495,7 @@ def spiking_model(
                 bias=bias,
                 train_tau=train_synapses,
                 source=layer.name,
+                time_major=True,
                 name=f"{layer.name}_synapse",
             )(x)
         if spiking:
@@ -484,7 +503,14 @@ def spiking_model(
     tau = synapse_for(synapse, "probe")
     if tau is not None:
         x = Lowpass(
-            tau, dt, delay=True, train_tau=train_synapses, source="probe", name="probe_synapse"
+            tau,
+            dt,
+            delay=True,
+            train_tau=train_synapses,
+            source="probe",
+            time_major=True,
+            name="probe_synapse",
         )(x)
+    x = layers.Lambda(_swap_time_and_batch, name="batch_major")(x)
     net = tf.keras.Model(inp, [x, *counts, *finites], name=f"{model.name}_spiking")
     return SpikingNet(net, names, neuron, weight_layers)

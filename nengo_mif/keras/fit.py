@@ -132,9 +132,11 @@ class SpikeAwareFit:
         tiled = tf.keras.layers.Lambda(
             lambda x: tf.repeat(x[:, None], config.n_steps, axis=1), name="show_for_n_steps"
         )(inp)
-        spikes = {name: self.net.neuron_layer(name).output[0] for name in self.net.neuron_layers}
-        probe = tf.keras.Model(inner.input, [inner.outputs[0], *spikes.values()])
-        out, *layer_spikes = probe(tiled)
+        regularised = config.rate_reg > 0 or config.spike_reg > 0
+        # the neuron layers' own (time-major) outputs: only where a regulariser reads them
+        spikes = [self.net.neuron_layer(name).output[0] for name in self.net.neuron_layers]
+        probe = tf.keras.Model(inner.input, [inner.outputs[0], *(spikes if regularised else [])])
+        out, *layer_spikes = tf.nest.flatten(probe(tiled))
         ends = sorted({*(config.train_readouts or ()), config.n_steps})
         logits = tf.stack(
             [tf.reduce_mean(out[:, max(0, e - config.readout_steps) : e], axis=1) for e in ends],
@@ -143,7 +145,7 @@ class SpikeAwareFit:
         self.model = tf.keras.Model(inp, logits)
         amplitude = amplitude_of(kind, scale)
         for s in layer_spikes:
-            rate = tf.reduce_mean(s, axis=1)  # per neuron, in output units (amplitude x Hz)
+            rate = tf.reduce_mean(s, axis=0)  # per neuron, in output units (amplitude x Hz)
             if config.rate_reg > 0:
                 target = config.target_rate * amplitude
                 self.model.add_loss(config.rate_reg * tf.reduce_mean(tf.square(rate - target)))

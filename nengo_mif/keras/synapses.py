@@ -102,6 +102,7 @@ class Lowpass(tf.keras.layers.Layer):
     connection does (its filtered value reaches the post-synaptic neurons in the
     next step). A ``bias`` (per channel, a weight) is added after the filter, as a
     nengo layer's bias arrives unfiltered; ``train_tau`` makes ``tau`` a weight.
+    With ``time_major`` the inputs are ``(time, batch, ...)``.
     """
 
     def __init__(
@@ -112,9 +113,11 @@ class Lowpass(tf.keras.layers.Layer):
         bias=None,
         train_tau: bool = False,
         source: str | None = None,
+        time_major: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.time_major = time_major
         check_argument("Lowpass", "tau", tau, low=0, low_open=True)
         check_argument("Lowpass", "dt", dt, low=0, low_open=True)
         self.source = source  # the layer it feeds ("probe": the output)
@@ -129,15 +132,14 @@ class Lowpass(tf.keras.layers.Layer):
 
     def call(self, x):
         a, b = self.filter.coefficients()
+        xs = x if self.time_major else tf.experimental.numpy.moveaxis(x, 1, 0)
         # a loop over time, not unrolled: XLA compiles it in constant time
         ys = tf.scan(
-            lambda y, x_t: lowpass_update(y, x_t, a, b),
-            tf.experimental.numpy.moveaxis(x, 1, 0),
-            initializer=tf.zeros_like(x[:, 0]),
+            lambda y, x_t: lowpass_update(y, x_t, a, b), xs, initializer=tf.zeros_like(xs[0])
         )
-        y = tf.experimental.numpy.moveaxis(ys, 0, 1)
         if self.delay:
-            y = tf.concat([tf.zeros_like(y[:, :1]), y[:, :-1]], axis=1)
+            ys = tf.concat([tf.zeros_like(ys[:1]), ys[:-1]], axis=0)
+        y = ys if self.time_major else tf.experimental.numpy.moveaxis(ys, 0, 1)
         return y if self.filter.bias is None else y + self.filter.bias
 
     @property
@@ -164,6 +166,7 @@ class Lowpass(tf.keras.layers.Layer):
             bias=None if self.bias_init is None else np.asarray(self.bias_init).tolist(),
             train_tau=self.train_tau,
             source=self.source,
+            time_major=self.time_major,
         )
 
 

@@ -44,26 +44,34 @@ def _forward(step, xs, params, state, keep: bool):
     return outputs.stack(), finite, [k.stack() for k in kept]
 
 
-def run_over_time(cell, x, training: bool = False):
+def run_over_time(cell, x, training: bool = False, time_major: bool = False):
     """``cell`` over inputs ``x`` ``(batch, time, ...)``: its output and per image finiteness.
+
+    With ``time_major``, ``x`` and the output are ``(time, batch, ...)``: the loop's own
+    layout, so no transposes (a network kept time-major, `convert.spiking_model`, saves
+    four copies of every neuron layer's activity per batch).
 
     Returns
     -------
     output : tf.Tensor
-        ``(batch, time, ...)``
+        ``(batch, time, ...)`` (``(time, batch, ...)`` with ``time_major``)
     finite : tf.Tensor
         ``(batch,)``, whether every input current was finite.
     """
-    state = cell.initial_states(tf.shape(x)[0])
+
+    def layout(t):  # between the caller's layout and the loop's (time-major)
+        return t if time_major else _time_major(t)
+
+    state = cell.initial_states(tf.shape(x)[1 if time_major else 0])
     params = list(cell.parameters())
     if not training:
-        out, finite, _ = _forward(cell.steps["inference"], _time_major(x), params, state, False)
-        return _time_major(out), finite
+        out, finite, _ = _forward(cell.steps["inference"], layout(x), params, state, False)
+        return layout(out), finite
     vjp = cell.vjps[cell.training_mode]
 
     @tf.custom_gradient
     def loop(x, *params):
-        xs = _time_major(x)
+        xs = layout(x)
         # the forward values of every training step are inference's; only the
         # backward pass needs the training step, and it recomputes it anyway. Run
         # unwatched: under a tape, TensorFlow compiles a variant of the step that also
@@ -77,7 +85,7 @@ def run_over_time(cell, x, training: bool = False):
         )
 
         def grad(g_out, _g_finite):
-            g_out = _time_major(tf.zeros_like(x) if g_out is None else g_out)
+            g_out = layout(tf.zeros_like(x) if g_out is None else g_out)
             n_steps = tf.shape(xs)[0]
             g_xs = tf.TensorArray(xs.dtype, size=n_steps)
 
@@ -96,9 +104,9 @@ def run_over_time(cell, x, training: bool = False):
                 ),
                 parallel_iterations=1,
             )
-            return [_time_major(g_xs.stack()), *g_params]
+            return [layout(g_xs.stack()), *g_params]
 
-        return (_time_major(out), finite), grad
+        return (layout(out), finite), grad
 
     return loop(x, *params)
 
