@@ -22,7 +22,7 @@ test: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(NENGO_SUITE)
 	$(NENGO_SUITE) -o nengo_simulator=nengo_dl.Simulator
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 benchmark: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_engine.py

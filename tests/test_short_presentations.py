@@ -234,3 +234,16 @@ def test_constants_need_bptt_and_a_type_that_has_one(tiny_model):
 
     with pytest.raises(EngineError, match="tau_rc = 0.5 lies outside the bounds"):
         spiking_model(bn_net(), nengo.LIF(tau_rc=0.5), 3, train_constants=True)
+
+
+def test_bptt_with_poisson_input_stores_its_encoding_for_evaluation(tiny_model, tmp_path):
+    """Direct training at a few steps from Poisson spikes; evaluate reads the same input."""
+    cfg = TrainConfig(
+        neuron="lif", model="tiny_cnn", epochs=0, bptt_epochs=1, n_steps=4, synapse=0,
+        readout_steps=4, encoding="poisson", max_train=100, batch_size=50, seed=4,
+    )  # fmt: skip
+    state = train(cfg, tmp_path, verbose=False)
+    assert state["settings"]["encoding"] == "poisson"
+    assert np.isfinite(state["history"][-1]["loss"])
+    report = evaluate(tmp_path, EvalConfig(n_test=20, n_steps=4), progress=False)
+    assert report["encoding"] == "poisson" and 0 <= report["accuracy"] <= 1
