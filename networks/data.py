@@ -316,7 +316,28 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     }
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return loaders[name](Path(data_dir) if data_dir else None)
+    data = loaders[name](Path(data_dir) if data_dir else None)
+    check_labels(data, N_CLASSES[name], data_dir)
+    return data
+
+
+#: every dataset's number of classes (labels 0 .. n - 1)
+N_CLASSES = {"mnist-5k": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10}
+
+
+def check_labels(data: Dataset, n_classes: int, data_dir=None) -> None:
+    """Labels are whole numbers from 0 to ``n_classes - 1`` (else the output layer would
+    silently widen to fit them); a clear error naming the split and the files."""
+    where = f" in {data_dir}" if data_dir else ""
+    for split, y in (("training", data.y_train), ("test", data.y_test)):
+        y = np.asarray(y)
+        bad = (y < 0) | (y >= n_classes) | (y != np.round(y))
+        if len(y) == 0 or bad.any():
+            found = "no labels" if len(y) == 0 else f"labels {sorted(set(y[bad].tolist()))[:5]}"
+            raise DataError(
+                f"{data.name} {split} set{where} has {found}; {data.name} has classes "
+                f"0-{n_classes - 1}: replace the damaged label files"
+            )
 
 
 def random_shift(x: np.ndarray, max_shift: int, seed: int) -> np.ndarray:

@@ -130,3 +130,28 @@ def test_a_layer_round_trips_its_config():
     copy = SpikingActivation.from_config(layer.get_config())
     assert type(copy.neuron) is nengo.SpikingRectifiedLinear and copy.neuron.amplitude == 0.5
     assert copy.dt == 0.002
+
+
+def test_labels_outside_the_classes_are_refused(tmp_path):
+    """Labels 10 or 255 in IDX files would silently widen the output layer."""
+    import gzip
+
+    from nengo_mif.networks.data import load_dataset
+
+    from nengo_mif.exceptions import DataError
+
+    def idx(path, array, magic):
+        header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        with gzip.open(path, "wb") as f:
+            f.write(header + array.astype(np.uint8).tobytes())
+
+    images = np.zeros((20, 28, 28))
+    labels = np.arange(20) % 10
+    for prefix in ("train", "t10k"):
+        idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", images, 2051)
+        idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", labels, 2049)
+    assert load_dataset("fashion-mnist", tmp_path).n_classes == 10
+    labels[3] = 255
+    idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels, 2049)
+    with pytest.raises(DataError, match=r"fashion-mnist test set in .* has labels \[255\]"):
+        load_dataset("fashion-mnist", tmp_path)
