@@ -205,8 +205,9 @@ def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> Non
         state["params"] = name
         atomic_write_json(run_dir / STATE, state)
     except OSError as e:
-        if name != previous and (run_dir / name).exists() and _names(run_dir) != name:
-            (run_dir / name).unlink()  # the state still names the previous file
+        # the writes are atomic: the state on disk still names the previous file
+        if name != previous:
+            (run_dir / name).unlink(missing_ok=True)
         state["params"] = previous
         kept = f"epoch {epoch - 1} is intact" if previous else "no epoch was saved yet"
         raise CheckpointError(
@@ -219,13 +220,6 @@ def save_epoch(run_dir: Path, state: dict, arrays: dict[str, np.ndarray]) -> Non
                 old.unlink()
             except OSError:
                 pass  # a stale copy; the state names the new one
-
-
-def _names(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / STATE).read_text()).get("params")
-    except (OSError, ValueError):
-        return None
 
 
 def non_finite(arrays: dict[str, np.ndarray]) -> str:

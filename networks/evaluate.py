@@ -201,14 +201,9 @@ def _register_pooling(energy) -> None:
     The layer after it is charged for the spikes of the neurons before the pool (an
     upper bound: a window passes one spike per step however many of its neurons fire).
     """
-    import tensorflow as tf
+    from nengo_mif.keras.convert import MAX_POOL
 
-    pools = (
-        tf.keras.layers.MaxPooling1D,
-        tf.keras.layers.MaxPooling2D,
-        tf.keras.layers.MaxPooling3D,
-    )
-    for pool in pools:
+    for pool in MAX_POOL:
         if pool not in energy.layer_stats_computers:
             energy.register_layer(pool)(lambda node: {})
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nengo_mif._quiet import import_tensorflow
+from nengo_mif.keras.convert import FOLDS_BATCH_NORM
 
 tf = import_tensorflow()
 
@@ -222,7 +223,7 @@ def fold_for_conversion(model: tf.keras.Model) -> tf.keras.Model:
             continue
         if pending is not None:
             x, pending = flush(x, pending), None
-        if isinstance(layer, (layers.Conv2D, layers.Dense)):
+        if isinstance(layer, FOLDS_BATCH_NORM):
             weights = layer.get_weights()
             bias = weights[1] if layer.use_bias else np.zeros(weights[0].shape[-1], "float32")
             pending = (layer, (weights[0], bias))

@@ -167,7 +167,6 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, verbose: bool, loih
             "loihi_epochs needs the Loihi neurons to train against: pass "
             "loihi=nengo_mif.deploy.training.LOIHI to train() (the CLI does)"
         )
-    checkpoint.check_writable(run_dir)
     seed_everything(config.seed)
     run = Run(run_dir, config, state or {})
     x_train, y_train = _training_set(config, run.data)

@@ -58,6 +58,8 @@ MAX_POOL = (layers.MaxPooling1D, layers.MaxPooling2D, layers.MaxPooling3D)
 #: trained through time, folded into the layer before it for evaluation
 #: (`nengo_mif.networks.models.fold_for_conversion`)
 BATCH_NORM = (layers.BatchNormalization,)
+#: the layers a batch norm folds into (when it follows one without activation)
+FOLDS_BATCH_NORM = (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.Dense)
 DROPOUT = (layers.Dropout,)
 RELU = (tf.nn.relu, tf.keras.activations.relu)
 LINEAR_ACTIVATIONS = (None, tf.keras.activations.linear)
@@ -123,10 +125,7 @@ def _check_batch_norm(layer, before) -> None:
             f"batch norm {layer.name!r} normalises axis {layer.axis}; the engine folds "
             "batch norms over the channel axis (axis=-1) only"
         )
-    if not (
-        isinstance(before, (layers.Conv1D, layers.Conv2D, layers.Conv3D, layers.Dense))
-        and activation_kind(before) == "linear"
-    ):
+    if not (isinstance(before, FOLDS_BATCH_NORM) and activation_kind(before) == "linear"):
         name = "nothing" if before is None else repr(before.name)
         raise EngineError(
             f"batch norm {layer.name!r} follows {name}; the engine runs batch norm "

@@ -91,7 +91,7 @@ def neuron_maths(
                 )
             state = tuple(neuron.state) if neuron.spiking else ()
             if maths.state is not None and state not in ((), maths.state):
-                # a subclass with more state (AdaptiveLIF) needs maths of its own
+                # a subclass with more state needs maths of its own
                 raise EngineError(
                     f"the Keras engine runs {cls.__name__} with state {maths.state}, but "
                     f"{type(neuron).__name__} has {state}; use --engine nengo-dl for it"
