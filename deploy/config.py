@@ -30,7 +30,7 @@ class DeployConfig:
     """How a trained run is deployed and measured."""
 
     n_test: int = setting(100, "number of test images", low=1, integer=True)
-    n_steps: int = setting(default.n_steps, "time steps per image", low=1, integer=True)
+    n_steps: int | None = stored_setting("n_steps", "time steps per image", low=1, integer=True)
     synapse: float | None = stored_setting(
         "synapse", "Lowpass time constant in seconds (0: no filtering)", low=0, by_layer=True
     )

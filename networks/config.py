@@ -50,7 +50,7 @@ TUNE_SYNAPSES = (0.001, 0.002, 0.005, 0.01)
 #: training) and their defaults where it stores none
 RUN_SETTINGS = {
     name: getattr(default, name)
-    for name in ("synapse", "scale_firing_rates", "readout_steps", "encoding")
+    for name in ("n_steps", "synapse", "scale_firing_rates", "readout_steps", "encoding")
 }
 
 
@@ -79,7 +79,7 @@ def _known_model(name: str) -> None:
 
 def readout_within_steps(config: Any) -> None:
     """The readout window fits in the presentation: ``readout_steps <= n_steps``."""
-    if config.readout_steps is not None and config.readout_steps > config.n_steps:
+    if None not in (config.readout_steps, config.n_steps) and config.readout_steps > config.n_steps:
         raise ConfigError(
             f"readout_steps ({config.readout_steps}) must be at most n_steps "
             f"({config.n_steps}); lower --readout-steps or raise --n-steps"
@@ -355,7 +355,7 @@ class TrainConfig:
 class EvalConfig:
     """How a trained network is run: spiking over time (or rate, one step)."""
 
-    n_steps: int = setting(default.n_steps, "time steps per image", low=1, integer=True)
+    n_steps: int | None = stored_setting("n_steps", "time steps per image", low=1, integer=True)
     synapse: float | None = stored_setting(
         "synapse",
         "Lowpass time constant in seconds on every connection (0: no filtering)",

@@ -328,6 +328,7 @@ def _spike_aware_settings(config: TrainConfig, fit: Fit) -> dict:
     """The evaluation settings a run trained through time used (stored in the run)."""
     return dict(
         source=f"{fit.phase} training",
+        n_steps=config.n_steps,
         synapse=fit.synapses() or config.synapse,
         scale_firing_rates=config.scale_firing_rates,
         readout_steps=config.readout_steps,

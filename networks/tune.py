@@ -105,7 +105,8 @@ def tune(
         )
     best = max(sweep, key=lambda s: (s["val_accuracy"], -s["synops_per_image"]))
     settings = dict(
-        source=f"validation ({report['n_test']} held-out images, {config.n_steps} steps)",
+        source=f"validation ({report['n_test']} held-out images, {report['n_steps']} steps)",
+        n_steps=report["n_steps"],
         synapse=best["synapse"],
         scale_firing_rates=best["scale_firing_rates"],
         readout_steps=best["readout_steps"],

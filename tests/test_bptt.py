@@ -215,12 +215,19 @@ def test_bptt_settings_are_checked_and_resumable(tiny_model, tmp_path):
     train(cfg, tmp_path, verbose=False)
     # the surrogate is free until the first epoch through time
     state = train(
-        replace(cfg, bptt_epochs=1, n_steps=3, surrogate="fast_sigmoid"),
+        replace(cfg, bptt_epochs=1, n_steps=3, readout_steps=3, surrogate="fast_sigmoid"),
         tmp_path,
         resume=True,
         verbose=False,
     )
     assert [h["phase"] for h in state["history"]] == ["rate", "bptt"]
+    # the run stores how it was presented; evaluate, deploy and export default to it
+    assert state["settings"]["n_steps"] == 3
+    report = evaluate(tmp_path, EvalConfig(n_test=20), progress=False)
+    assert report["n_steps"] == 3 and report["readout_steps"] == 3
+    assert evaluate(tmp_path, EvalConfig(n_test=20, n_steps=5), progress=False)["n_steps"] == 5
+    with pytest.raises(ConfigError, match="readout_steps"):
+        evaluate(tmp_path, EvalConfig(n_test=20, n_steps=2), progress=False)
     with pytest.raises(ConfigError, match="surrogate"):
         train(
             replace(cfg, bptt_epochs=2, n_steps=3, surrogate="atan"),
