@@ -120,6 +120,8 @@ def cmd_evaluate(args) -> int:
     _check_report_path(out)
     report = evaluate(run, config)
     print(summary_line(report))
+    for line in report["warnings"]:
+        print(f"warning: {line}", file=sys.stderr)
     _write_report(out, report)
     return 0
 

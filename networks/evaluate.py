@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from nengo_mif.networks.caveats import result_warnings
 from nengo_mif.networks.config import EvalConfig, for_run, synapse_label
 from nengo_mif.networks.data import Dataset
+from nengo_mif.networks.memory import check_presentation_fits
 from nengo_mif.networks.run import Run
 
 from nengo_mif.engines import Presentation, engine
@@ -116,6 +118,8 @@ def evaluate(
     neuron = config.neuron or (run.config.neuron if rate else rec.spiking)
     scale = config.scale_firing_rates * (rec.spiking_scale if config.neuron is None else 1.0)
     model = run.keras_model(data)
+    if not rate:
+        check_presentation_fits(model, config.n_steps, config.batch_size, len(x))
     # the constants were trained for the run's own type; another --neuron has its own
     params = run.neuron_params if config.neuron is None else {}
     sim = simulate(model, neuron, x, config, scale, progress, params)
@@ -129,7 +133,7 @@ def evaluate(
     np.add.at(confusion, (y, pred[:, -1]), 1)
     layers = layer_report(model, sim.activity, len(x), n_steps, config.dt, spiking)
     accuracy_per_step = (correct / len(x)).tolist()
-    return dict(
+    report = dict(
         run_dir=str(run.run_dir),
         dataset=data.name,
         test_source=data.test_source,
@@ -153,6 +157,8 @@ def evaluate(
         confusion=confusion.tolist(),
         seconds=sim.seconds,
     )
+    report["warnings"] = result_warnings(report, run.state, kind, data.n_classes)
+    return report
 
 
 def layer_report(

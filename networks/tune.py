@@ -107,6 +107,7 @@ def tune(
     settings = dict(
         source=f"validation ({report['n_test']} held-out images, {report['n_steps']} steps)",
         n_steps=report["n_steps"],
+        epochs_done=run.state["epochs_done"],  # the weights they were chosen for
         synapse=best["synapse"],
         scale_firing_rates=best["scale_firing_rates"],
         readout_steps=best["readout_steps"],

@@ -155,3 +155,40 @@ def test_labels_outside_the_classes_are_refused(tmp_path):
     idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels, 2049)
     with pytest.raises(DataError, match=r"fashion-mnist test set in .* has labels \[255\]"):
         load_dataset("fashion-mnist", tmp_path)
+
+
+def test_a_presentation_too_large_for_memory_is_refused_before_the_work(
+    tiny_model, tmp_path, monkeypatch
+):
+    from nengo_mif.networks import memory
+
+    train(TrainConfig(epochs=1, **SMALL), tmp_path, verbose=False)
+    monkeypatch.setattr(memory, "available_mb", lambda: 100.0)
+    with pytest.raises(ConfigError, match=r"need about .* GB.*lower --batch-size"):
+        evaluate(tmp_path, EvalConfig(n_steps=100_000, n_test=50), progress=False)
+    # the estimate grows with the steps and the batch, not with the images beyond one batch
+    model = tiny_model((28, 28, 1), 10)
+    small = memory.presentation_mb(model, 10, 50, 50)
+    assert memory.presentation_mb(model, 100, 50, 50) == pytest.approx(10 * small)
+    assert memory.presentation_mb(model, 10, 10, 50) < small / 3
+
+
+def test_results_that_cannot_mean_anything_are_flagged(tiny_model, tmp_path, capsys):
+    from nengo_mif.networks.tune import tune
+
+    from nengo_mif.cli import main
+
+    train(TrainConfig(epochs=1, validation=50, **SMALL), tmp_path, verbose=False)
+    fine = evaluate(tmp_path, EvalConfig(n_test=50), progress=False)
+    assert not any("settle" in w or "saturated" in w for w in fine["warnings"])
+    slow = evaluate(tmp_path, EvalConfig(n_test=50, synapse=10), progress=False)
+    assert any("cannot settle: a 10000 ms synapse" in w for w in slow["warnings"])
+    hot = evaluate(tmp_path, EvalConfig(n_test=50, scale_firing_rates=1e6), progress=False)
+    assert any("saturated" in w for w in hot["warnings"]), hot["warnings"]
+    cold = evaluate(tmp_path, EvalConfig(n_test=50, scale_firing_rates=1e-6), progress=False)
+    assert any("never spiked" in w for w in cold["warnings"]), cold["warnings"]
+    # settings tuned for earlier weights
+    tune(tmp_path, synapses=[0.005], scales=[1.0], n_val=20)
+    train(TrainConfig(epochs=2, validation=50, **SMALL), tmp_path, resume=True, verbose=False)
+    assert main(["evaluate", "--run-dir", str(tmp_path), "--n-test", "20"]) == 0
+    assert "chosen by tune after epoch 1; the weights have 2 epochs" in capsys.readouterr().err
