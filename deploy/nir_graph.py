@@ -78,7 +78,8 @@ def _neuron_node(kind, shape, gain: float, metadata: dict):
             r=gain * n,
             v_threshold=n,
             v_reset=0 * n,
-            metadata={**metadata, "reset": "subtract", "amplitude": kind.amplitude},
+            # the graph's own reset is NIR's (to v_reset); nengo's subtracts the threshold
+            metadata={**metadata, "nengo_reset": "subtract", "amplitude": kind.amplitude},
         )
     raise NIRExportError(
         f"{type(kind).__name__} has no NIR neuron node; export LIF or spiking ReLU, or a "
@@ -292,24 +293,34 @@ def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
 
     order = _topological(graph)
     with nengo.Network(label="from NIR") as net:
-        objs, synapse = {}, {}
+        objs, synapse, shapes = {}, {}, {}
         for prev, name in zip([None, *order], order):  # a chain: each node feeds the next
             node = graph.nodes[name]
             src, syn = objs.get(prev), synapse.get(prev)
+            shapes[name] = shapes.get(prev)  # channels first; changed below where it changes
             if isinstance(node, nir.Input):
-                size = int(np.prod(node.input_type["input"]))
-                objs[name] = inp = nengo.Node(np.zeros(size), label=name)
-            elif isinstance(node, (nir.Flatten, nir.Output)):
+                shapes[name] = tuple(int(d) for d in np.ravel(node.input_type["input"]))
+                feed = _Feed(int(np.prod(shapes[name])))
+                objs[name] = inp = feed.node = nengo.Node(feed, size_out=feed.size, label=name)
+            elif isinstance(node, nir.Flatten):
+                objs[name], synapse[name] = src, syn
+                shapes[name] = None if shapes[name] is None else (int(np.prod(shapes[name])),)
+            elif isinstance(node, nir.Output):
                 objs[name], synapse[name] = src, syn
             elif isinstance(node, nir.LI):
                 if not (np.allclose(node.r, 1) and np.allclose(node.v_leak, 0)):
                     raise NIRExportError(f"node {name!r}: only LI with r=1, v_leak=0 (a synapse)")
                 objs[name], synapse[name] = src, float(np.ravel(node.tau)[0])
-            elif isinstance(node, (nir.Conv2d, nir.Affine)):
-                transform = _transform(node)
+            elif isinstance(node, (nir.Conv2d, nir.Affine, nir.Linear)):
+                transform = _transform(node, name, shapes[name])
+                shapes[name] = (
+                    tuple(int(d) for d in transform.output_shape.shape)
+                    if isinstance(transform, nengo.Convolution)
+                    else (transform.size_out,)
+                )
                 post = nengo.Node(size_in=transform.size_out, label=name)
                 nengo.Connection(src, post, transform=transform, synapse=syn)
-                bias = np.asarray(node.bias, dtype=float)
+                bias = np.ravel(getattr(node, "bias", np.zeros(transform.size_out))).astype(float)
                 if isinstance(node, nir.Conv2d):  # per channel, channels first
                     bias = np.repeat(bias, transform.size_out // len(bias))
                 const = nengo.Node(1.0, label=f"{name}.bias")
@@ -318,6 +329,11 @@ def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
             elif isinstance(node, (nir.LIF, nir.IF)):
                 r = np.ravel(node.r)
                 span = np.ravel(node.v_threshold - node.v_reset)
+                if not np.all(span > 0):
+                    raise NIRExportError(
+                        f"node {name!r}: v_threshold must lie above v_reset (a neuron that "
+                        "resets to its threshold never stops firing); fix the graph"
+                    )
                 leak = np.ravel(node.v_leak) if isinstance(node, nir.LIF) else 0.0
                 kind = (
                     nengo.LIF(
@@ -339,12 +355,37 @@ def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
                 nengo.Connection(src, ens.neurons, synapse=None)
                 objs[name] = ens.neurons
             else:
-                raise NIRExportError(f"node {name!r}: {type(node).__name__} is not read back")
+                raise NIRExportError(
+                    f"node {name!r}: {type(node).__name__} is not read back; to_nengo reads "
+                    "Input, Output, Affine, Linear, Conv2d, Flatten, LI, LIF and IF"
+                )
         out = nengo.Probe(objs[order[-1]], synapse=synapse.get(order[-1]))
     return net, inp, out
 
 
+class _Feed:
+    """The input node's output: set ``input.output`` before building, as in nengo.
+
+    nengo copies a node's output when the simulator is built; one set afterwards
+    would be ignored (every image would read the first), so this refuses to run on.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.node = None  # the node it feeds, set once that exists
+
+    def __call__(self, t):
+        if self.node is not None and self.node.output is not self:
+            raise NIRExportError(
+                f"input node {self.node.label!r}: its output was set after the simulator "
+                "was built, which nengo ignores; set input.output before building"
+            )
+        return np.zeros(self.size)
+
+
 def _topological(graph) -> list[str]:
+    if not graph.nodes:
+        raise NIRExportError("the NIR graph has no nodes")
     succ = {a: b for a, b in graph.edges}
     start = next(n for n in graph.nodes if n not in succ.values())
     order = [start]
@@ -355,17 +396,27 @@ def _topological(graph) -> list[str]:
     return order
 
 
-def _transform(node) -> nengo.Dense | nengo.Convolution:
+def _transform(node, name: str, shape_in) -> nengo.Dense | nengo.Convolution:
+    """The node's weights as a nengo transform; ``shape_in``: what arrives, channels first
+    (None where the graph does not say), for a Conv2d without its ``input_shape``."""
     import nir
 
-    if isinstance(node, nir.Affine):
+    if isinstance(node, (nir.Affine, nir.Linear)):
         return nengo.Dense(node.weight.shape, init=node.weight)
     c_out, c_in, kh, kw = node.weight.shape
     if np.any(np.asarray(node.padding) != 0) or np.any(np.asarray(node.dilation) != 1):
-        raise NIRExportError("Conv2d with padding or dilation is not read back")
+        raise NIRExportError(f"node {name!r}: Conv2d with padding or dilation is not read back")
+    spatial = node.input_shape
+    if spatial is None:  # snnTorch's export leaves it out: what arrives says it
+        if shape_in is None or len(shape_in) != 3 or shape_in[0] != c_in:
+            raise NIRExportError(
+                f"node {name!r}: Conv2d has no input_shape and the nodes before it do not "
+                f"give a ({c_in}, H, W) input; set the node's input_shape to (H, W)"
+            )
+        spatial = shape_in[1:]
     return nengo.Convolution(
         c_out,
-        (c_in, *node.input_shape),
+        (c_in, *(int(d) for d in np.ravel(spatial))),
         kernel_size=(kh, kw),
         strides=tuple(int(s) for s in np.broadcast_to(node.stride, 2)),
         channels_last=False,

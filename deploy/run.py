@@ -120,9 +120,12 @@ def deploy(
     conv, mapping, placement = build_deployable(run, config, data)
     n = min(config.n_test, len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n]
+    capped = []
+    if config.n_test > n:
+        capped = [f"n_test {config.n_test} is more than the {n} test images; ran all {n}"]
 
     dl_pred, dl_rates = predict_dl(conv, x, config, progress)
-    warnings_out = too_fast_for_loihi(dl_rates, placement, config.dt)
+    warnings_out = capped + too_fast_for_loihi(dl_rates, placement, config.dt)
     for msg in warnings_out:
         warnings.warn(msg, stacklevel=2)
 

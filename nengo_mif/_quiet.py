@@ -56,16 +56,45 @@ def import_tensorflow():
     return tf
 
 
-def progress_bar(iterable, desc: str, show: bool = True):
-    """``iterable`` with a progress bar, drawn only when output is a terminal.
+def quiet_import(module: str):
+    """Import ``module`` (one that loads TensorFlow's optional parts, as nengo_loihi's
+    imports do) with TensorFlow quiet and its native probes' lines silenced.
 
-    ``disable=None`` is tqdm's "only on a TTY", so redirected output and CI logs get
-    no bar lines.
+    Returns
+    -------
+    module : module
+    """
+    import importlib
+
+    import_tensorflow()
+    with native_stderr_silenced(active=_USER_TF_LOG_LEVEL is None):
+        return importlib.import_module(module)
+
+
+def progress_bar(iterable, desc: str, show: bool = True):
+    """``iterable`` with progress: a bar on a terminal, else plain lines.
+
+    Off a terminal (a log file, CI, a batch job) a bar would be noise and nothing at
+    all looks like a hang, so every tenth of the work prints one line to stderr
+    (``desc: 3/10``).
 
     Returns
     -------
     iterable
     """
-    from tqdm.auto import tqdm
+    if not show:
+        return iterable
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, leave=False, disable=None if show else True)
+        return tqdm(iterable, desc=desc, leave=False)
+    return _plain_progress(iterable, desc)
+
+
+def _plain_progress(iterable, desc: str):
+    items = list(iterable)
+    every = max(1, len(items) // 10)
+    for i, item in enumerate(items, 1):
+        yield item
+        if i % every == 0 or i == len(items):
+            print(f"{desc}: {i}/{len(items)}", file=sys.stderr, flush=True)

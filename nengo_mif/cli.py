@@ -208,15 +208,20 @@ def cmd_figures(args) -> int:
 
 
 def cmd_deploy(args) -> int:
+    from nengo_mif._quiet import quiet_import
     from nengo_mif.deploy.config import DeployConfig
-    from nengo_mif.deploy.run import deploy_command
 
+    # nengo_loihi's imports wake TensorFlow's TensorRT probe, which prints natively
+    deploy_command = quiet_import("nengo_mif.deploy.run").deploy_command
     return deploy_command(args.run_dir, _config(DeployConfig, args), args.out)
 
 
 def cmd_export(args) -> int:
+    from nengo_mif._quiet import quiet_import
     from nengo_mif.deploy.config import DeployConfig
-    from nengo_mif.deploy.nir_graph import export
+
+    quiet_import("nengo_mif.deploy.run")  # export reads the Loihi mapping from it
+    export = quiet_import("nengo_mif.deploy.nir_graph").export
 
     summary = export(args.run_dir, args.out, _config(DeployConfig, args))
     mapping = summary["mapping"]

@@ -192,3 +192,30 @@ def test_results_that_cannot_mean_anything_are_flagged(tiny_model, tmp_path, cap
     train(TrainConfig(epochs=2, validation=50, **SMALL), tmp_path, resume=True, verbose=False)
     assert main(["evaluate", "--run-dir", str(tmp_path), "--n-test", "20"]) == 0
     assert "chosen by tune after epoch 1; the weights have 2 epochs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["deploy", "--run-dir"], ["export"]])
+def test_deploy_and_export_errors_are_one_line_in_a_fresh_process(tmp_path, command):
+    argv = [*command, str(tmp_path / "missing")] + (["out.nir"] if command == ["export"] else [])
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from nengo_mif.cli import main; sys.exit(main())"]
+        + argv,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "no state.json" in lines[0]
+
+
+def test_long_work_reports_progress_as_plain_lines_off_a_terminal(capsys):
+    from nengo_mif._quiet import progress_bar
+
+    assert list(progress_bar(range(25), "spiking")) == list(range(25))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "spiking: 2/25" and lines[-1] == "spiking: 25/25" and len(lines) == 13
+    assert list(progress_bar(range(3), "quiet", show=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""

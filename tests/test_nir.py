@@ -114,3 +114,70 @@ def test_export_command_writes_mif_as_its_fitted_lif(tiny_model, tmp_path, capsy
     assert tiny_cnn().get_layer("conv0").kernel.shape == (3, 3, 1, 8)
     assert graph.nodes["conv0"].weight.shape == (8, 1, 3, 3)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _snntorch_style_graph(rng, **lif):
+    """A graph as snnTorch's ``export_to_nir`` writes one: Conv2d without input_shape."""
+
+    w = rng.normal(0, 0.5, (2, 1, 3, 3))
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([1, 6, 6])}),
+        "conv": nir.Conv2d(
+            input_shape=None, weight=w, stride=1, padding=0, dilation=1, groups=1, bias=np.zeros(2)
+        ),
+        "flat": nir.Flatten(input_type={"input": np.array([2, 4, 4])}, start_dim=0),
+        "fc": nir.Linear(weight=rng.normal(0, 0.3, (3, 32))),
+        "lif": nir.LIF(
+            **{
+                "tau": np.full(3, 0.01),
+                "r": np.ones(3),
+                "v_leak": np.zeros(3),
+                "v_threshold": np.ones(3),
+                "v_reset": np.zeros(3),
+                **lif,
+            }
+        ),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    edges = [(a, b) for a, b in zip(list(nodes)[:-1], list(nodes)[1:])]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def test_graphs_other_frameworks_write_are_read_or_refused_by_name(rng):
+    # a Conv2d without input_shape takes it from what arrives; a Linear has no bias
+    net, inp, probe = to_nengo(_snntorch_style_graph(rng))
+    conv = next(c for c in net.all_connections if isinstance(c.transform, nengo.Convolution))
+    assert conv.transform.input_shape.shape == (1, 6, 6)
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(5)
+    with pytest.raises(NIRExportError, match="node 'lif': v_threshold must lie above v_reset"):
+        to_nengo(_snntorch_style_graph(rng, v_reset=np.ones(3)))
+    with pytest.raises(NIRExportError, match="has no nodes"):
+        to_nengo(nir.NIRGraph(nodes={}, edges=[]))
+    graph = _snntorch_style_graph(rng)
+    graph.nodes["conv"] = nir.Conv2d(
+        input_shape=None, weight=np.ones((2, 3, 3, 3)), stride=1, padding=0, dilation=1,
+        groups=1, bias=np.zeros(2),
+    )  # fmt: skip
+    with pytest.raises(NIRExportError, match="node 'conv': Conv2d has no input_shape"):
+        to_nengo(graph)
+    graph = _snntorch_style_graph(rng)
+    graph.nodes["lif"] = nir.CubaLIF(
+        tau_mem=np.full(3, 0.01), tau_syn=np.full(3, 0.005), r=np.ones(3), v_leak=np.zeros(3),
+        v_threshold=np.ones(3), v_reset=np.zeros(3), w_in=np.ones(3),
+    )  # fmt: skip
+    with pytest.raises(NIRExportError, match="node 'lif': CubaLIF is not read back; to_nengo"):
+        to_nengo(graph)
+
+
+def test_an_input_set_after_the_build_is_refused_not_ignored(rng):
+    net, inp, probe = to_nengo(_snntorch_style_graph(rng))
+    inp.output = np.ones(36)  # before the build: used
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(3)
+    net, inp, probe = to_nengo(_snntorch_style_graph(rng))
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(2)
+        inp.output = np.ones(36)  # after: nengo would ignore it
+        with pytest.raises(NIRExportError, match="set after the simulator was built"):
+            sim.run_steps(1)
