@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nengo_mif.networks.config import RUN_SETTINGS, EvalConfig
 
-from nengo_mif.exceptions import CheckpointError, RunError, TrainingDiverged
+from nengo_mif.exceptions import CheckpointError, ConfigError, RunError, TrainingDiverged
 
 STATE = "state.json"
 
@@ -95,7 +96,65 @@ def load_state(run_dir: Path) -> dict | None:
             f"{path} is not a nengo-mif run state (no config or "
             "epochs_done); point --run-dir at a training run"
         )
+    check_state(state, path)
     return state
+
+
+def _is_int(x, low: int) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+
+#: what each field of a run's state must be: (check, what it should be)
+_STATE_FIELDS = {
+    "config": (lambda x: isinstance(x, dict), "an object of training settings"),
+    "epochs_done": (lambda x: _is_int(x, 0), "a whole number >= 0"),
+    "history": (
+        lambda x: isinstance(x, list) and all(isinstance(h, dict) for h in x),
+        "a list of one object per epoch",
+    ),
+    "params": (lambda x: isinstance(x, str) and x != "", "the weights' file name"),
+    "settings": (lambda x: isinstance(x, dict), "an object of evaluation settings"),
+    "neuron_params": (
+        lambda x: isinstance(x, dict) and all(isinstance(v, dict) for v in x.values()),
+        "an object of per-layer neuron constants",
+    ),
+    "input_shape": (
+        lambda x: isinstance(x, list) and len(x) > 0 and all(_is_int(d, 1) for d in x),
+        "a list of positive image dimensions",
+    ),
+    "n_classes": (lambda x: _is_int(x, 2), "a whole number >= 2"),
+}
+
+
+def check_state(state: dict, path: Path) -> None:
+    """Refuse a damaged run state: each field's type and range, and the stored settings.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file, the field and the fix.
+    """
+    fix = "restore the file, or retrain into a new --run-dir"
+    for name, (ok, what) in _STATE_FIELDS.items():
+        if name in state and not ok(state[name]):
+            raise CheckpointError(
+                f"{path}: {name!r} must be {what}; got {state[name]!r:.60}; {fix}"
+            )
+    if "history" not in state and state["epochs_done"]:
+        raise CheckpointError(f"{path}: no 'history' for its {state['epochs_done']} epochs; {fix}")
+    if len(state.get("history", [])) < state["epochs_done"]:
+        raise CheckpointError(
+            f"{path}: 'history' has {len(state['history'])} entries for "
+            f"{state['epochs_done']} epochs done; {fix}"
+        )
+    settings = state.get("settings", {})
+    try:
+        EvalConfig(**{k: settings[k] for k in RUN_SETTINGS if settings.get(k) is not None})
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(
+            f"{path}: stored 'settings' are not valid ({e}); rerun `nengo-mif tune`, or "
+            "delete 'settings' from the file to use the defaults"
+        ) from e
 
 
 LOCK = ".lock"

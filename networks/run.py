@@ -102,6 +102,11 @@ class Run:
         run : Run
         """
         state = checkpoint.load_state(run_dir)
+        if state is not None and "params" not in state and state["epochs_done"]:
+            raise RunError(
+                f"{Path(run_dir) / checkpoint.STATE} records {state['epochs_done']} epochs but "
+                "no weights file ('params'); restore the file, or retrain into a new --run-dir"
+            )
         if state is None or "params" not in state:
             raise RunError(
                 f"{run_dir} holds no finished training epoch (no "

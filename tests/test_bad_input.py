@@ -103,6 +103,48 @@ def test_corrupt_checkpoint_names_the_file(tmp_path, run_dir, capsys):
     assert "state.json is unreadable or truncated" in line
 
 
+STATE_DAMAGE = [
+    ({"epochs_done": "1"}, "'epochs_done' must be a whole number >= 0"),
+    ({"epochs_done": True}, "'epochs_done' must be a whole number >= 0"),
+    ({"settings": [1, 2]}, "'settings' must be an object of evaluation settings"),
+    ({"history": []}, "'history' has 0 entries for 1 epochs done"),
+    ({"history": None}, "'history' must be a list of one object per epoch"),
+    ({"input_shape": [28, -28, 1]}, "'input_shape' must be a list of positive image"),
+    ({"n_classes": 1}, "'n_classes' must be a whole number >= 2"),
+    ({"params": 3}, "'params' must be the weights' file name"),
+    ({"settings": {"synapse": "fast"}}, "stored 'settings' are not valid (synapse"),
+    ({"settings": {"scale_firing_rates": -3}}, "stored 'settings' are not valid (scale_firing"),
+    ({"settings": {"encoding": "morse"}}, "stored 'settings' are not valid (encoding"),
+    ({"config": {"neuron": "hh"}}, "state.json: its config is not valid"),
+]
+
+
+@pytest.mark.parametrize("change, message", STATE_DAMAGE, ids=[str(c) for c, _ in STATE_DAMAGE])
+def test_a_damaged_state_names_the_file_and_the_field(tmp_path, run_dir, capsys, change, message):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    state = json.loads((broken / "state.json").read_text())
+    for key, value in change.items():
+        state[key] = {**state[key], **value} if key == "config" else value
+    (broken / "state.json").write_text(json.dumps(state))
+    line = cli_error(capsys, ["evaluate", "--run-dir", str(broken)])
+    assert "state.json" in line and message in line, line
+
+
+def test_a_state_without_weights_is_not_called_missing(tmp_path, run_dir, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    state = json.loads((broken / "state.json").read_text())
+    del state["params"]
+    (broken / "state.json").write_text(json.dumps(state))
+    line = cli_error(capsys, ["evaluate", "--run-dir", str(broken)])
+    assert "records 1 epochs but no weights file" in line
+
+
 def test_missing_run_says_train_first(tmp_path, capsys):
     assert "nengo-mif train" in cli_error(capsys, ["evaluate", "--run-dir", str(tmp_path)])
 
