@@ -103,6 +103,15 @@ def test_corrupt_checkpoint_names_the_file(tmp_path, run_dir, capsys):
     assert "state.json is unreadable or truncated" in line
 
 
+def _copy_with_state(run_dir, tmp_path):
+    """A copy of the run to damage, and its state."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    return broken, json.loads((broken / "state.json").read_text())
+
+
 STATE_DAMAGE = [
     ({"epochs_done": "1"}, "'epochs_done' must be a whole number >= 0"),
     ({"epochs_done": True}, "'epochs_done' must be a whole number >= 0"),
@@ -121,11 +130,7 @@ STATE_DAMAGE = [
 
 @pytest.mark.parametrize("change, message", STATE_DAMAGE, ids=[str(c) for c, _ in STATE_DAMAGE])
 def test_a_damaged_state_names_the_file_and_the_field(tmp_path, run_dir, capsys, change, message):
-    import shutil
-
-    broken = tmp_path / "broken"
-    shutil.copytree(run_dir, broken)
-    state = json.loads((broken / "state.json").read_text())
+    broken, state = _copy_with_state(run_dir, tmp_path)
     for key, value in change.items():
         state[key] = {**state[key], **value} if key == "config" else value
     (broken / "state.json").write_text(json.dumps(state))
@@ -134,11 +139,7 @@ def test_a_damaged_state_names_the_file_and_the_field(tmp_path, run_dir, capsys,
 
 
 def test_a_state_without_weights_is_not_called_missing(tmp_path, run_dir, capsys):
-    import shutil
-
-    broken = tmp_path / "broken"
-    shutil.copytree(run_dir, broken)
-    state = json.loads((broken / "state.json").read_text())
+    broken, state = _copy_with_state(run_dir, tmp_path)
     del state["params"]
     (broken / "state.json").write_text(json.dumps(state))
     line = cli_error(capsys, ["evaluate", "--run-dir", str(broken)])
