@@ -55,7 +55,9 @@ def test_train_config_validation():
 def test_checkpoint_is_atomic_and_single(tmp_path):
     for epoch in (1, 2):
         checkpoint.save_epoch(
-            tmp_path, dict(config={}, epochs_done=epoch, history=[{}] * epoch), {"w": np.ones(3) * epoch}
+            tmp_path,
+            dict(config={}, epochs_done=epoch, history=[{}] * epoch),
+            {"w": np.ones(3) * epoch},
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params-e002.npz", "state.json"]
     state, arrays = checkpoint.load_params(tmp_path)
