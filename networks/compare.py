@@ -136,9 +136,11 @@ def format_table(result: dict) -> str:
     e = result["eval"]
     labels = {synapse_label(row["spiking"]["synapse"]) for row in result["rows"]}
     synapse = labels.pop() if len(labels) == 1 else "per run (stored settings)"
+    counts = {row["spiking"]["n_steps"] for row in result["rows"]}
+    steps = counts.pop() if len(counts) == 1 else "per run"
     lines = [
         f"{result['dataset']}: tested on {result['rows'][0]['spiking']['n_test']} images "
-        f"({result['test_source']}); spiking: {e['n_steps']} steps of "
+        f"({result['test_source']}); spiking: {steps} steps of "
         f"{e['dt'] * 1e3:g} ms, synapse {synapse}; rate acc: the trained rate network",
         HEADER,
     ]

@@ -268,6 +268,7 @@ def test_compare_shows_what_bptt_buys_at_a_few_steps(tiny_model, tmp_path, capsy
     )
     printed = capsys.readouterr().out
     assert "fine-tuned by BPTT" in printed
+    assert "spiking: 30 steps of 1 ms" in printed  # the runs' own (none stored: the default)
     (row,) = json.loads((out / "compare.json").read_text())["through_time"]
     assert row["neuron"] == "lif" and row["n_steps"] == 4 and 0 <= row["bptt"] <= 1
     state = Run.open(out / "lif-bptt-4").state
