@@ -161,7 +161,15 @@ class Run:
         n_classes = self.state.get("n_classes") or (data or self.data).n_classes
         arrays = self.arrays()
         model = trained_model(self.config.model, shape, n_classes, stored_layers(arrays))
-        set_layer_weights(model, arrays, source=str(self.params_path))
+        try:
+            set_layer_weights(model, arrays, source=str(self.params_path))
+        except RunError as e:
+            # the weights belong to the run only if state.json describes the same net
+            raise RunError(
+                f"{e}; the model was built from {self.run_dir / checkpoint.STATE} (model "
+                f"{self.config.model!r}, input_shape {list(shape)}, n_classes {n_classes}): "
+                "if that file was edited, restore it"
+            ) from e
         return fold_for_conversion(model) if needs_folding(model) else model
 
 

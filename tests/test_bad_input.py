@@ -125,6 +125,8 @@ STATE_DAMAGE = [
     ({"settings": {"scale_firing_rates": -3}}, "stored 'settings' are not valid (scale_firing"),
     ({"settings": {"encoding": "morse"}}, "stored 'settings' are not valid (encoding"),
     ({"config": {"neuron": "hh"}}, "state.json: its config is not valid"),
+    ({"n_classes": 7}, "the model was built from"),
+    ({"input_shape": [20, 20, 1]}, "input_shape [20, 20, 1], n_classes 10): if that file"),
 ]
 
 
