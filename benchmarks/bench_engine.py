@@ -191,12 +191,18 @@ def main(argv=None) -> int:
         machine=platform.platform(), processor=platform.processor(), settings=vars(args), rows=rows
     )
     result["table"] = table(rows)
-    out = Path(args.out)
+    write_result(args.out, result)
+    return 0
+
+
+def write_result(out: str | Path, result: dict) -> None:
+    """A benchmark's result as JSON at ``out``, its ``table`` as markdown beside it; the
+    table printed too."""
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(result["table"] + "\n")
     print(result["table"])
-    return 0
 
 
 def table(rows: list[dict]) -> str:

@@ -15,10 +15,11 @@ the step's five outputs (its CPU backend has no multi-output fusion).
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import platform
 import time
-from pathlib import Path
+
+from bench_engine import write_result
 
 SHAPE = (50, 28, 28, 32)
 TYPES = ("spiking-relu", "lif", "mif", "mif2")
@@ -81,11 +82,8 @@ def table(rows: dict) -> str:
             f"| {name} | {r['step_ms']:.1f} | {r['step_vs_lif']:.2f} | "
             f"{r['bptt_backward_ms']:.1f} | {r['bptt_backward_vs_lif']:.2f} |"
         )
-    n = 1
-    for d in SHAPE:
-        n *= d
     lines.append(
-        f"\n{n:,} neurons ({' x '.join(map(str, SHAPE))}), float32, best of 7 calls. "
+        f"\n{math.prod(SHAPE):,} neurons ({' x '.join(map(str, SHAPE))}), float32, best of 7 calls. "
         f"MIF2 returning only its spike count: {rows['mif2']['step_count_only_ms']:.1f} ms."
     )
     return "\n".join(lines)
@@ -98,11 +96,7 @@ def main() -> None:
     rows = measure()
     result = dict(machine=platform.processor() or platform.machine(), shape=SHAPE, rows=rows)
     result["table"] = table(rows)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(result["table"] + "\n")
-    print(result["table"])
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

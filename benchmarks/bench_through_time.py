@@ -20,11 +20,9 @@ JSON and a markdown table:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-from pathlib import Path
 
-from bench_engine import in_fresh_process, timed
+from bench_engine import in_fresh_process, timed, write_result
 
 TYPES = ("relu", "lif", "mif", "mif2")
 
@@ -114,11 +112,7 @@ def main(argv=None) -> int:
         rows.append(row)
     result = dict(machine=platform.platform(), settings=vars(args), rows=rows)
     result["table"] = table(rows, args.n_steps)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(result["table"] + "\n")
-    print(result["table"])
+    write_result(args.out, result)
     return 0
 
 
