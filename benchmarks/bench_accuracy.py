@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nengo_mif.networks import checkpoint
+from nengo_mif.networks.checkpoint import chosen_on_validation
 from nengo_mif.networks.config import (
     LR_SCHEDULES,
     EvalConfig,
@@ -39,7 +40,7 @@ from nengo_mif.networks.evaluate import evaluate
 from nengo_mif.networks.models import MODELS
 from nengo_mif.networks.run import Run
 from nengo_mif.networks.train import train
-from nengo_mif.networks.tune import chosen_on_validation, tune
+from nengo_mif.networks.tune import tune
 
 from nengo_mif.registry import record
 

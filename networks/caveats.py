@@ -9,6 +9,7 @@ far from the run's, or settings chosen by `tune` for earlier weights.
 from __future__ import annotations
 
 import numpy as np
+from nengo_mif.networks.checkpoint import chosen_on_validation
 
 #: a layer firing at this fraction of its type's highest rate is saturated
 SATURATED = 0.9
@@ -84,7 +85,7 @@ def result_warnings(report: dict, state: dict, kind, n_classes: int) -> list[str
             + (f", with settings far from the run's: {', '.join(far)}" if far else "")
         )
     tuned_at = stored.get("epochs_done")
-    if stored.get("source", "").startswith("validation") and tuned_at is not None:
+    if chosen_on_validation(state) and tuned_at is not None:
         if tuned_at != state.get("epochs_done"):
             found.append(
                 f"the stored settings were chosen by tune after epoch {tuned_at}; the "

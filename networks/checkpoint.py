@@ -126,6 +126,16 @@ _STATE_FIELDS = {
 }
 
 
+def chosen_on_validation(state: dict) -> bool:
+    """Whether a run's stored settings were chosen by `tune` (not set by training).
+
+    Returns
+    -------
+    tuned : bool
+    """
+    return state.get("settings", {}).get("source", "").startswith("validation")
+
+
 def check_state(state: dict, path: Path) -> None:
     """Refuse a damaged run state: each field's type and range, and the stored settings.
 

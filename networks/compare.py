@@ -20,11 +20,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from nengo_mif.networks import checkpoint  # noqa: E402
+from nengo_mif.networks.checkpoint import chosen_on_validation  # noqa: E402
 from nengo_mif.networks.config import EvalConfig, TrainConfig, synapse_label  # noqa: E402
 from nengo_mif.networks.evaluate import evaluate  # noqa: E402
 from nengo_mif.networks.run import Run  # noqa: E402
 from nengo_mif.networks.train import LoihiTarget, train  # noqa: E402
-from nengo_mif.networks.tune import chosen_on_validation, tune  # noqa: E402
+from nengo_mif.networks.tune import tune  # noqa: E402
 
 from nengo_mif.registry import record  # noqa: E402
 

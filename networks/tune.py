@@ -23,16 +23,6 @@ from nengo_mif.networks.run import Run, validation_data
 from nengo_mif.registry import record
 
 
-def chosen_on_validation(state: dict) -> bool:
-    """Whether a run's stored settings were chosen by `tune` (not set by training).
-
-    Returns
-    -------
-    tuned : bool
-    """
-    return state.get("settings", {}).get("source", "").startswith("validation")
-
-
 def default_scales(neuron: str) -> tuple[float, ...]:
     """The firing-rate scales swept for a type.
 
