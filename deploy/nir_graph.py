@@ -205,7 +205,176 @@ def to_nir(
     return nir.NIRGraph(nodes, edges, metadata=metadata or {})
 
 
-def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
+#: the step the torch importers assume: snnTorch hard-codes it, Norse takes it as ``dt=``
+IMPORTER_STEP = 1e-4
+#: a membrane time constant long enough that ``1 - IMPORTER_STEP / tau`` is 1 in float32
+NO_LEAK_TAU = 1e4
+TARGETS = ("portable", "nengo")
+
+
+def to_portable_nir(
+    model: tf.keras.Model,
+    kind: nengo.neurons.NeuronType,
+    scale: float = 1.0,
+    gain_factor: float = 1.0,
+    synapse: float | dict[str, float] | None = default.synapse,
+    dt: float = default.dt,
+    neuron_metadata: dict | None = None,
+    metadata: dict | None = None,
+):
+    """``model`` as a NIR graph that snnTorch's and Norse's importers run unmodified.
+
+    Those importers step every node once per ``IMPORTER_STEP`` with Euler's rule and
+    emit one unit per spike per step. Every neuron layer is one ``CubaLIF`` whose
+    constants make their step exactly Loihi's (``kind`` is ``LoihiLIF`` or
+    ``LoihiSpikingRectifiedLinear``, one step = one nengo step of ``dt``)::
+
+        I[t] = a I[t-1] + W s[t] + b'       a = exp(-dt / tau_synapse), 0 without one
+        v[t] = beta v[t-1] + I[t]           beta = exp(-dt / tau_rc), 1 for spiking ReLU
+        s[t] = v[t] > 1;  v[t] = 0 where s[t]
+
+    with ``tau_syn = STEP / (1 - a)``, ``tau_mem = STEP / (1 - beta)`` (``NO_LEAK_TAU``
+    for ReLU), ``r = tau_mem / STEP`` and ``w_in = tau_syn / STEP``, so that the
+    importers' input scalings are 1 and everything else sits in the weights
+    (``W' = (1 - beta) gain (1 - a) (amplitude / dt) W``; ReLU: ``dt`` for
+    ``1 - beta``). A Dense layer after Flatten becomes a Conv2d over the whole map
+    and later Dense layers 1x1 convolutions: importers pass NIR's Flatten to torch
+    unchanged, which flattens the batch too. The output is the last layer's current
+    per step; its sum over the steps gives the prediction.
+
+    What the graph cannot carry, and is approximated: the refractory period
+    (dropped), the voltage floor at 0 (none), the start state (zero, where nengo-mif
+    starts each image uniform in [0, 1)), the bias (it rises through the synapse
+    from 0 instead of being there from the first step) and the output synapse
+    (the sum over the steps replaces it).
+
+    Returns
+    -------
+    graph : nir.NIRGraph
+    """
+    import nir
+
+    from nengo_mif.engines import amplitude_of, synapse_for
+    from nengo_mif.keras.convert import RESHAPE, activation_kind, chain
+    from nengo_mif.registry import threshold
+
+    gain = scale * gain_factor
+    offset = threshold(kind) / gain
+    if isinstance(kind, nengo.LIF):
+        from nengo_loihi.neurons import discretize_tau_rc
+
+        beta = float(np.exp(-dt / discretize_tau_rc(kind.tau_rc, dt)))
+        drive, tau_mem = 1 - beta, IMPORTER_STEP / (1 - beta)
+    elif isinstance(kind, nengo.SpikingRectifiedLinear):
+        drive, tau_mem = dt, NO_LEAK_TAU
+    else:
+        raise NIRExportError(
+            f"{type(kind).__name__} has no portable NIR node; export LIF or spiking ReLU, "
+            "or a type with a fitted Loihi LIF (MIF, MIF2)"
+        )
+    spike = amplitude_of(kind, scale) / dt  # what one nengo spike delivers per step
+    nodes = {"input": nir.Input({"input": _chw(model.input_shape[1:])})}
+    edges, last = [], "input"
+    shape = tuple(int(d) for d in _chw(model.input_shape[1:]))  # what arrives, channels first
+    spikes_in, prev_neurons = False, None
+    for layer in chain(model):
+        if isinstance(layer, (layers.Activation, *RESHAPE)):
+            if isinstance(layer, RESHAPE) and not isinstance(layer, layers.Flatten):
+                raise NIRExportError(f"layer {layer.name!r}: NIR export handles Flatten only")
+            if isinstance(layer, layers.Activation) and activation_kind(layer) == "relu":
+                raise NIRExportError(
+                    f"layer {layer.name!r}: the portable export needs each ReLU inside its "
+                    "Conv2D or Dense layer; use --target nengo"
+                )
+            continue  # Flatten: the next Dense reads the map as it is
+        relu = activation_kind(layer) == "relu"
+        weights = layer.get_weights()
+        bias = weights[1] if len(weights) > 1 else np.zeros(layer.output_shape[-1])
+        tau = synapse_for(synapse, layer.name) if spikes_in else None
+        a = float(np.exp(-dt / tau)) if tau else 0.0
+        if not relu:  # the readout: no neurons, no synapse to pass through
+            a = 0.0
+        w_scale = (spike * (1 - a) if spikes_in else 1.0) * (drive * gain if relu else 1.0)
+        b_scale = drive * gain * (1 - a) if relu else 1.0
+        if isinstance(layer, layers.Conv2D):
+            if layer.dilation_rate != (1, 1) or getattr(layer, "groups", 1) != 1:
+                raise NIRExportError(f"layer {layer.name!r}: dilated or grouped convolution")
+            kernel = weights[0].transpose(3, 2, 0, 1)
+            stride, padding = tuple(layer.strides), _padding(layer)
+        elif isinstance(layer, layers.Dense) and len(shape) == 3:
+            # a Dense over a (C, H, W) map is a convolution with the map's size
+            c, h, w = shape
+            kernel = weights[0].reshape(h, w, c, -1).transpose(3, 2, 0, 1)
+            stride, padding = (1, 1), 0
+        elif isinstance(layer, layers.Dense):
+            kernel, stride = weights[0].T, None
+        else:
+            raise NIRExportError(
+                f"layer {layer.name!r} ({type(layer).__name__}): NIR export handles Conv2D, "
+                "Dense, Flatten and ReLU layers"
+            )
+        if stride is None:
+            node = nir.Affine(weight=w_scale * kernel, bias=b_scale * (bias + offset * relu))
+        else:
+            node = nir.Conv2d(
+                input_shape=tuple(shape[1:]),
+                weight=w_scale * kernel,
+                stride=stride,
+                padding=padding,
+                dilation=1,
+                groups=1,
+                bias=b_scale * (bias + offset * relu),
+            )
+        out_shape = _chw(layer.output_shape[1:])
+        if stride is not None and len(shape) == 3 and isinstance(layer, layers.Dense):
+            out_shape = np.array([kernel.shape[0], 1, 1])
+        name = layer.name
+        if name in ("input", "output"):  # they name the graph's boundary nodes
+            name = f"{name}.{type(node).__name__.lower()}"
+        nodes[name] = node
+        edges.append((last, name))
+        last = name
+        shape = tuple(int(d) for d in out_shape)
+        if relu:
+            n = np.ones(out_shape)
+            tau_syn = IMPORTER_STEP / (1 - a)
+            nodes[f"{layer.name}.neurons"] = nir.CubaLIF(
+                tau_syn=tau_syn * n,
+                tau_mem=tau_mem * n,
+                r=tau_mem / IMPORTER_STEP * n,
+                w_in=tau_syn / IMPORTER_STEP * n,
+                v_leak=0 * n,
+                v_threshold=n,
+                v_reset=0 * n,
+                metadata={
+                    **(neuron_metadata or {}),
+                    "nengo_type": type(kind).__name__,
+                    "nengo_synapse": tau or 0.0,
+                    "dropped": {"tau_ref": getattr(kind, "tau_ref", 0.0), "min_voltage": 0.0},
+                },
+            )
+            edges.append((last, f"{layer.name}.neurons"))
+            last, prev_neurons = f"{layer.name}.neurons", layer.name
+        spikes_in = relu
+    if prev_neurons is None:
+        raise NIRExportError("the model has no ReLU layer to export as neurons")
+    nodes["output"] = nir.Output({"output": np.array(shape)})
+    edges.append((last, "output"))
+    return nir.NIRGraph(
+        nodes,
+        edges,
+        metadata={
+            **(metadata or {}),
+            "time": "per-step",
+            "dt": IMPORTER_STEP,
+            "nengo_dt": dt,
+            "readout": "sum the output over the steps; the class is its argmax",
+            "norse": f"norse.torch.from_nir(graph, dt={IMPORTER_STEP})",
+        },
+    )
+
+
+def export(run_dir: str | Path, out: str | Path, config=None, target: str = "portable") -> dict:
     """Write a trained run as a NIR file, its neurons as deployed (`deploy.run`).
 
     Parameters
@@ -216,6 +385,11 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
         The ``.nir`` file to write (atomically).
     config : DeployConfig or None
         Synapse, firing-rate scale, dt and max rate (those of a deployment).
+    target : str
+        ``portable`` (default): per-step ``CubaLIF`` layers that snnTorch's and
+        Norse's importers run unmodified (`to_portable_nir`); ``nengo``: NIR's
+        continuous-time nodes with the synapses as ``LI`` (`to_nir`), which
+        `to_nengo` reads back exactly.
 
     Returns
     -------
@@ -231,7 +405,11 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
 
     from nengo_mif.registry import neuron_type, record
 
+    if target not in TARGETS:
+        raise NIRExportError(f"target {target!r}: choose one of {', '.join(TARGETS)}")
     out = Path(out)
+    if out.is_dir():
+        raise NIRExportError(f"{out} is a folder; give the .nir file to write")
     checkpoint.check_writable(out.parent)
     run = Run.open(run_dir)
     config = for_run(config or DeployConfig(), run.state.get("settings", {}))
@@ -249,17 +427,20 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
             fit_gain=mapping.gain,
             note="the source neuron mapped onto a LIF (nengo_mif.deploy.mapping)",
         )
-    graph = to_nir(
+    build = to_portable_nir if target == "portable" else to_nir
+    extra = {"dt": config.dt} if target == "portable" else {}
+    graph = build(
         model,
         kind,
         scale=neurons.scale,
         gain_factor=neurons.gain_factor,
         synapse=config.synapse,
         neuron_metadata=neuron_metadata,
+        **extra,
         metadata={
             "producer": "nengo-mif",
             "run_dir": str(run_dir),
-            "dt": config.dt,
+            **({} if target == "portable" else {"dt": config.dt, "time": "continuous"}),
             "trained_neuron": run.config.neuron,
             "input": "analog current (image pixels, constant over the presentation)",
         },
@@ -271,6 +452,7 @@ def export(run_dir: str | Path, out: str | Path, config=None) -> dict:
         path=str(out),
         nodes={k: type(v).__name__ for k, v in graph.nodes.items()},
         neuron=type(kind).__name__,
+        target=target,
         mapping=mapping.as_dict() if mapping else None,
     )
 

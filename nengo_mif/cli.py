@@ -223,10 +223,11 @@ def cmd_export(args) -> int:
     quiet_import("nengo_mif.deploy.run")  # export reads the Loihi mapping from it
     export = quiet_import("nengo_mif.deploy.nir_graph").export
 
-    summary = export(args.run_dir, args.out, _config(DeployConfig, args))
+    summary = export(args.run_dir, args.out, _config(DeployConfig, args), target=args.graph_target)
     mapping = summary["mapping"]
     print(
-        f"wrote {summary['path']}: {len(summary['nodes'])} NIR nodes, {summary['neuron']} neurons"
+        f"wrote {summary['path']}: {len(summary['nodes'])} NIR nodes, {summary['neuron']} "
+        f"neurons ({summary['target']} graph)"
     )
     if mapping:
         print(
@@ -334,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("out", metavar="OUT.nir")
     _add_fields(p, (DeployConfig,), skip=("n_test", "n_steps", "target", "block_shape"))
+    p.add_argument(
+        "--target",
+        dest="graph_target",
+        choices=("portable", "nengo"),
+        default="portable",
+        help="portable: per-step CubaLIF layers snnTorch and Norse run unmodified (default); "
+        "nengo: continuous-time NIR with LI synapses, read back exactly by to_nengo",
+    )
     p.set_defaults(func=cmd_export)
     return parser
 

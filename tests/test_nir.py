@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import tiny_cnn
+from nengo_mif.deploy import nir_graph
 from nengo_mif.deploy.nir_graph import NIRExportError, to_nengo, to_nir
 from nengo_mif.networks.config import TrainConfig
 from nengo_mif.networks.train import train
@@ -101,7 +102,8 @@ def test_unexportable_layers_are_named():
 def test_export_command_writes_mif_as_its_fitted_lif(tiny_model, tmp_path, capsys):
     train(TrainConfig(model="tiny_cnn", neuron="mif", epochs=1, max_train=500), tmp_path / "run")
     out = tmp_path / "net.nir"
-    assert main(["export", str(tmp_path / "run"), str(out), "--synapse", "0.01"]) == 0
+    args = ["export", str(tmp_path / "run"), str(out), "--synapse", "0.01"]
+    assert main([*args, "--target", "nengo"]) == 0
     assert "fitted LIF" in capsys.readouterr().out
     graph = nir.read(out)
     meta = graph.nodes["conv1.neurons"].metadata
@@ -114,6 +116,13 @@ def test_export_command_writes_mif_as_its_fitted_lif(tiny_model, tmp_path, capsy
     assert tiny_cnn().get_layer("conv0").kernel.shape == (3, 3, 1, 8)
     assert graph.nodes["conv0"].weight.shape == (8, 1, 3, 3)
     assert not list(tmp_path.glob(".*.tmp"))
+    # the default graph is the portable one, its neurons the same fitted LIF
+    assert main(args) == 0
+    assert "portable graph" in capsys.readouterr().out
+    portable = nir.read(out).nodes["conv1.neurons"]
+    assert isinstance(portable, nir.CubaLIF) and portable.metadata["source_neuron"] == "MIF"
+    assert main([*args[:2], str(tmp_path)]) == 2  # a folder for the file: one line
+    assert "is a folder" in capsys.readouterr().err
 
 
 def _snntorch_style_graph(rng, **lif):
@@ -181,3 +190,81 @@ def test_an_input_set_after_the_build_is_refused_not_ignored(rng):
         inp.output = np.ones(36)  # after: nengo would ignore it
         with pytest.raises(NIRExportError, match="set after the simulator was built"):
             sim.run_steps(1)
+
+
+def _step_portable(graph, x: np.ndarray, steps: int) -> np.ndarray:
+    """The per-step rule snnTorch and Norse apply to a portable graph, in numpy."""
+    order = [n for n, _ in graph.edges] + [graph.edges[-1][1]]
+    state, total = {}, 0.0
+    for _ in range(steps):
+        h = x  # (N, C, H, W)
+        for name in order:
+            node = graph.nodes[name]
+            if isinstance(node, nir.Conv2d):  # the exported nets pad nothing
+                kernel = node.weight.transpose(2, 3, 1, 0)
+                h = tf.nn.conv2d(np.moveaxis(h, 1, -1), kernel, tuple(node.stride), "VALID")
+                h = np.moveaxis(h.numpy(), -1, 1) + node.bias[:, None, None]
+            elif isinstance(node, nir.CubaLIF):
+                a = 1 - nir_graph.IMPORTER_STEP / node.tau_syn
+                b = 1 - nir_graph.IMPORTER_STEP / node.tau_mem
+                i, v = state.get(name, (0.0, 0.0))
+                i = a * i + h
+                v = b * v + i
+                h = (v > node.v_threshold).astype(np.float64)
+                state[name] = (i, np.where(h > 0, 0.0, v))
+        total = total + h.reshape(len(x), -1)
+    return total
+
+
+@pytest.mark.parametrize("name", ["lif", "spiking-relu"])
+def test_portable_graph_is_what_torch_importers_accept(name, tmp_path):
+    from nengo_mif.deploy.mapping import loihi_version
+
+    model, kind = small_net(), loihi_version(neuron_type(name))
+    path = tmp_path / "net.nir"
+    nir.write(path, nir_graph.to_portable_nir(model, kind, scale=3.0, synapse=0.005))
+    graph = nir.read(path)
+    kinds = [type(n).__name__ for n in graph.nodes.values()]
+    # no LI, IF, Flatten: the nodes snnTorch and Norse do not run as NIR means them
+    assert set(kinds) == {"Input", "Conv2d", "CubaLIF", "Output"}
+    for node in graph.nodes.values():
+        if isinstance(node, nir.CubaLIF):  # snnTorch's asserts, at its dt of 1e-4
+            np.testing.assert_allclose(node.r, node.tau_mem / 1e-4)
+            np.testing.assert_allclose(node.w_in * 1e-4 / node.tau_syn, 1.0)
+            assert np.allclose(node.v_leak, 0) and np.unique(node.v_threshold).size == 1
+    assert graph.nodes["c0.neurons"].tau_syn.min() == pytest.approx(1e-4)  # no input synapse
+    assert graph.nodes["c1.neurons"].metadata["nengo_synapse"] == 0.005
+    # the dense readout over the (6, 4, 4) map is a convolution of the map's size
+    assert graph.nodes["out"].weight.shape == (3, 6, 4, 4)
+    assert graph.nodes["output"].output_type["output"].tolist() == [3, 1, 1]
+
+
+def test_portable_graph_steps_as_loihi_neurons_do():
+    """The first layer's spikes per step equal nengo-loihi's neuron step on the same current."""
+
+    from nengo_loihi.neurons import LoihiLIF
+
+    model, kind, scale, dt = (
+        small_net(),
+        LoihiLIF(tau_ref=0.0),
+        4.0,
+        0.001,
+    )  # the graph drops tau_ref
+    graph = nir_graph.to_portable_nir(model, kind, scale=scale, synapse=None, dt=dt)
+    x = image()
+    first = tf.keras.Model(model.input, model.get_layer("c0").output)
+    first.get_layer("c0").activation = tf.keras.activations.linear
+    z = np.moveaxis(first(x).numpy()[0], -1, 0).ravel().astype(np.float64)
+    J = scale * z + 1.0  # gain * (z + threshold / gain)
+    v, out = np.zeros_like(J), np.zeros_like(J)
+    ref = np.zeros_like(J)
+    for _ in range(40):
+        kind.step(dt, J, out, v, np.zeros_like(J))
+        ref += out > 0
+    one = nir.NIRGraph(
+        {k: graph.nodes[k] for k in ("input", "c0", "c0.neurons")},
+        [("input", "c0"), ("c0", "c0.neurons")],
+    )
+    counts = _step_portable(one, np.moveaxis(x, -1, 1).astype(np.float64), 40)[0]
+    assert ref.max() > 5
+    np.testing.assert_array_equal(counts, np.round(ref))
