@@ -202,7 +202,7 @@ def to_nir(
         n = np.ones(_chw(model.output_shape[1:]))
         add("output.synapse", nir.LI(tau=tau * n, r=n, v_leak=0 * n))
     add("output", nir.Output({"output": _chw(model.output_shape[1:])}))
-    return nir.NIRGraph(nodes, edges, metadata=metadata or {})
+    return nir.NIRGraph(nodes, edges, metadata={"time": "continuous", **(metadata or {})})
 
 
 #: the step the torch importers assume: snnTorch hard-codes it, Norse takes it as ``dt=``
@@ -463,8 +463,18 @@ def _params(kind) -> list[str]:
     return [p for p in iter_params(kind) if isinstance(getattr(kind, p), (int, float))]
 
 
-def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
-    """A nengo network from a NIR graph of the kind `to_nir` writes.
+def to_nengo(graph, dt: float = 0.001) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
+    """A nengo network from a NIR graph: `to_nir`'s, `to_portable_nir`'s or a torch framework's.
+
+    A graph whose metadata says ``time: continuous`` (`to_nir`) is read as NIR defines
+    it: continuous-time nodes, unit-area spikes. Any other graph is read as the torch
+    importers run it: one step of ``metadata["dt"]`` (1e-4 s, snnTorch's, if absent) per
+    nengo step of ``dt``, Euler's rule, one unit per spike per step, reset to
+    ``v_reset``, no refractory period, no voltage floor, every neuron starting at 0
+    (tested: a layer without a synapse spikes exactly as the importers' rule; behind
+    a synapse the counts differ by a few percent, not yet explained: one step of
+    timing in nengo's Lowpass is the suspect). So a graph snnTorch writes
+    gives snnTorch's outputs.
 
     Returns
     -------
@@ -472,6 +482,17 @@ def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
         The network, its input node (set ``input.output``) and a probe on its output.
     """
     import nir
+
+    per_step = graph.metadata.get("time") != "continuous"
+    step = float(graph.metadata.get("dt", IMPORTER_STEP))
+
+    def tau(t: np.ndarray) -> float | None:
+        """A time constant as nengo's at ``dt``; None for one that forgets every step."""
+        t = float(np.ravel(t)[0])
+        if not per_step:
+            return t
+        decay = 1 - step / t
+        return None if decay <= 0 else -dt / np.log(decay)
 
     order = _topological(graph)
     with nengo.Network(label="from NIR") as net:
@@ -492,7 +513,7 @@ def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
             elif isinstance(node, nir.LI):
                 if not (np.allclose(node.r, 1) and np.allclose(node.v_leak, 0)):
                     raise NIRExportError(f"node {name!r}: only LI with r=1, v_leak=0 (a synapse)")
-                objs[name], synapse[name] = src, float(np.ravel(node.tau)[0])
+                objs[name], synapse[name] = src, tau(node.tau)
             elif isinstance(node, (nir.Conv2d, nir.Affine, nir.Linear)):
                 transform = _transform(node, name, shapes[name])
                 shapes[name] = (
@@ -508,41 +529,61 @@ def to_nengo(graph) -> tuple[nengo.Network, nengo.Node, nengo.Probe]:
                 const = nengo.Node(1.0, label=f"{name}.bias")
                 nengo.Connection(const, post, transform=bias[:, None], synapse=None)
                 objs[name] = post
-            elif isinstance(node, (nir.LIF, nir.IF)):
-                r = np.ravel(node.r)
-                span = np.ravel(node.v_threshold - node.v_reset)
-                if not np.all(span > 0):
-                    raise NIRExportError(
-                        f"node {name!r}: v_threshold must lie above v_reset (a neuron that "
-                        "resets to its threshold never stops firing); fix the graph"
-                    )
-                leak = np.ravel(node.v_leak) if isinstance(node, nir.LIF) else 0.0
-                kind = (
-                    nengo.LIF(
-                        tau_rc=float(np.ravel(node.tau)[0]),
-                        tau_ref=node.metadata.get("tau_ref", 0.0),
-                        amplitude=1.0,
-                    )
-                    if isinstance(node, nir.LIF)
-                    else nengo.SpikingRectifiedLinear(amplitude=1.0)
-                )
-                ens = nengo.Ensemble(
-                    len(r),
-                    1,
-                    neuron_type=kind,
-                    gain=r / span,
-                    bias=(leak - np.ravel(node.v_reset)) / span,
-                    label=name,
-                )
-                nengo.Connection(src, ens.neurons, synapse=None)
-                objs[name] = ens.neurons
+            elif isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)):
+                objs[name] = _neurons(node, name, src, tau, per_step, step, dt)
             else:
                 raise NIRExportError(
                     f"node {name!r}: {type(node).__name__} is not read back; to_nengo reads "
-                    "Input, Output, Affine, Linear, Conv2d, Flatten, LI, LIF and IF"
+                    "Input, Output, Affine, Linear, Conv2d, Flatten, LI, LIF, CubaLIF and IF"
                 )
         out = nengo.Probe(objs[order[-1]], synapse=synapse.get(order[-1]))
     return net, inp, out
+
+
+def _neurons(node, name: str, src, tau, per_step: bool, step: float, dt: float):
+    """A NIR neuron node as an ensemble fed from ``src``; returns its neurons.
+
+    ``CubaLIF``'s synapse (``tau_syn dI/dt = -I + w_in x``) is a Lowpass with
+    transform ``w_in`` into the neurons, in both readings: Euler's step with
+    ``a = 1 - step / tau_syn`` equals nengo's Lowpass at ``-dt / ln a``. Per step,
+    a spike is one unit (nengo's amplitude ``dt``); in continuous time, unit area.
+    """
+    import nir
+
+    r = np.ravel(node.r)
+    span = np.ravel(node.v_threshold - node.v_reset)
+    if not np.all(span > 0):
+        raise NIRExportError(
+            f"node {name!r}: v_threshold must lie above v_reset (a neuron that "
+            "resets to its threshold never stops firing); fix the graph"
+        )
+    leak = 0.0 if isinstance(node, nir.IF) else np.ravel(node.v_leak)
+    amplitude = dt if per_step else 1.0
+    # the torch importers start every neuron at 0; nengo's default start is uniform
+    start = {"initial_state": {"voltage": nengo.dists.Choice([0.0])}} if per_step else {}
+    if isinstance(node, nir.IF):
+        kind = nengo.SpikingRectifiedLinear(amplitude=amplitude, **start)
+        if per_step:  # v += r I step: nengo integrates J dt
+            r = r * step / dt
+    else:
+        tau_mem = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
+        kind = nengo.LIF(
+            tau_rc=tau(tau_mem) or 1e-9,  # forgets every step
+            tau_ref=0.0 if per_step else node.metadata.get("tau_ref", 0.0),
+            min_voltage=-np.inf if per_step else 0.0,
+            amplitude=amplitude,
+            **start,
+        )
+    ens = nengo.Ensemble(
+        len(r), 1, neuron_type=kind, gain=r / span, bias=(leak - np.ravel(node.v_reset)) / span,
+        label=name,
+    )  # fmt: skip
+    if isinstance(node, nir.CubaLIF):
+        w_in = np.ravel(node.w_in)
+        nengo.Connection(src, ens.neurons, transform=w_in, synapse=tau(node.tau_syn))
+    else:
+        nengo.Connection(src, ens.neurons, synapse=None)
+    return ens.neurons
 
 
 class _Feed:

@@ -171,12 +171,43 @@ def test_graphs_other_frameworks_write_are_read_or_refused_by_name(rng):
     with pytest.raises(NIRExportError, match="node 'conv': Conv2d has no input_shape"):
         to_nengo(graph)
     graph = _snntorch_style_graph(rng)
-    graph.nodes["lif"] = nir.CubaLIF(
-        tau_mem=np.full(3, 0.01), tau_syn=np.full(3, 0.005), r=np.ones(3), v_leak=np.zeros(3),
-        v_threshold=np.ones(3), v_reset=np.zeros(3), w_in=np.ones(3),
-    )  # fmt: skip
-    with pytest.raises(NIRExportError, match="node 'lif': CubaLIF is not read back; to_nengo"):
+    graph.nodes["flat"] = nir.Threshold(np.ones(32))
+    with pytest.raises(NIRExportError, match="node 'flat': Threshold is not read back; to_nengo"):
         to_nengo(graph)
+
+
+@pytest.mark.parametrize("name", ["lif", "spiking-relu"])
+def test_to_nengo_runs_a_portable_graph_as_the_torch_importers_do(name):
+    """Per step, nengo reads the graph as snnTorch and Norse run it (`_step_portable`)."""
+    from nengo_mif.deploy.mapping import loihi_version
+
+    model, kind = small_net(), loihi_version(neuron_type(name))
+    scale = 3.0 if name == "lif" else 200.0
+    graph = nir_graph.to_portable_nir(model, kind, scale=scale, synapse=0.005)
+    x = image()
+    expected = _step_portable(graph, np.moveaxis(x, -1, 1).astype(np.float64), 60)[0]
+    net, inp, probe = to_nengo(graph)
+    inp.output = np.moveaxis(x[0], -1, 0).ravel()
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(60)
+    measured = sim.data[probe].sum(axis=0)
+    assert np.abs(expected).max() > 1
+    # behind the synapses the counts differ by a few percent (see to_nengo)
+    np.testing.assert_allclose(measured, expected, atol=0.3 * np.abs(expected).max())
+    assert np.argmax(measured) == np.argmax(expected)
+    # the first layer (no synapse) spikes exactly as the importers' rule
+    first = nir.NIRGraph(
+        {k: graph.nodes[k] for k in ("input", "c0", "c0.neurons")},
+        [("input", "c0"), ("c0", "c0.neurons")],
+        metadata=graph.metadata,
+    )
+    net, inp, probe = to_nengo(first)
+    inp.output = np.moveaxis(x[0], -1, 0).ravel()
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(60)
+    counts = _step_portable(first, np.moveaxis(x, -1, 1).astype(np.float64), 60)[0]
+    assert counts.sum() > 100
+    np.testing.assert_array_equal(sim.data[probe].sum(axis=0), counts)
 
 
 def test_an_input_set_after_the_build_is_refused_not_ignored(rng):
