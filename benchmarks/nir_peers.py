@@ -30,15 +30,15 @@ def load(graph, framework: str):
 
 
 def run(net, x: torch.Tensor, steps: int, framework: str) -> np.ndarray:
-    if framework == "snntorch":
+    """The output summed over ``steps`` of constant input ``x``, from a fresh start."""
+    state, total = None, 0
+    if framework == "snntorch":  # its neurons hold their own state (init_hidden)
         import snntorch.utils
 
         snntorch.utils.reset(net)
-    state, total = None, 0
     for _ in range(steps):
-        out = net(x) if framework == "snntorch" and state is None else None
         if framework == "snntorch":
-            out = out if out is not None else net(x)
+            out = net(x)
             out = out[0] if isinstance(out, tuple) else out
         else:
             out, state = net(x, state)
