@@ -59,6 +59,39 @@ def _chw(shape) -> np.ndarray:
     return np.array(shape[-1:] + shape[:-1] if len(shape) > 1 else shape)
 
 
+def _weights(layer) -> tuple[np.ndarray, np.ndarray]:
+    """A Conv2D's kernel in NIR's ``(out, in, kH, kW)`` layout, or a Dense's as Keras
+    holds it, and the bias (zeros without one)."""
+    weights = layer.get_weights()
+    bias = weights[1] if len(weights) > 1 else np.zeros(layer.output_shape[-1])
+    if not isinstance(layer, layers.Conv2D):
+        return weights[0], bias
+    if layer.dilation_rate != (1, 1) or getattr(layer, "groups", 1) != 1:
+        raise NIRExportError(f"layer {layer.name!r}: dilated or grouped convolution")
+    return weights[0].transpose(3, 2, 0, 1), bias
+
+
+def _conv2d(weight: np.ndarray, bias: np.ndarray, input_shape, stride, padding):
+    import nir
+
+    return nir.Conv2d(
+        input_shape=tuple(input_shape),
+        weight=weight,
+        stride=tuple(stride),
+        padding=padding,
+        dilation=1,
+        groups=1,
+        bias=bias,
+    )
+
+
+def _node_name(layer, node) -> str:
+    """The layer's name, unless it is one of the names of the graph's boundary nodes."""
+    if layer.name in ("input", "output"):
+        return f"{layer.name}.{type(node).__name__.lower()}"
+    return layer.name
+
+
 def _neuron_node(kind, shape, gain: float, metadata: dict):
     import nir
 
@@ -162,23 +195,13 @@ def to_nir(
             flat_from = layer.input_shape[1:]
             add(layer.name, nir.Flatten(input_type={"input": _chw(flat_from)}, start_dim=0))
             continue
-        weights = layer.get_weights()
-        bias = weights[1] if len(weights) > 1 else np.zeros(layer.output_shape[-1])
+        kernel, bias = _weights(layer)
         bias = bias + (offset if relu else 0.0)
         if isinstance(layer, layers.Conv2D):
-            if layer.dilation_rate != (1, 1) or getattr(layer, "groups", 1) != 1:
-                raise NIRExportError(f"layer {layer.name!r}: dilated or grouped convolution")
-            node = nir.Conv2d(
-                input_shape=tuple(layer.input_shape[1:3]),
-                weight=weight_in * weights[0].transpose(3, 2, 0, 1),
-                stride=tuple(layer.strides),
-                padding=_padding(layer),
-                dilation=1,
-                groups=1,
-                bias=bias,
+            node = _conv2d(
+                weight_in * kernel, bias, layer.input_shape[1:3], layer.strides, _padding(layer)
             )
         elif isinstance(layer, layers.Dense):
-            kernel = weights[0]
             if flat_from is not None and len(flat_from) > 1:
                 # Keras flattened (H, W, C); NIR flattens (C, H, W)
                 order = np.arange(kernel.shape[0]).reshape(flat_from)
@@ -189,9 +212,7 @@ def to_nir(
                 f"layer {layer.name!r} ({type(layer).__name__}): NIR export handles Conv2D, "
                 "Dense, Flatten and ReLU layers"
             )
-        # "input" and "output" name the graph's boundary nodes
-        reserved = layer.name in ("input", "output")
-        add(f"{layer.name}.{type(node).__name__.lower()}" if reserved else layer.name, node)
+        add(_node_name(layer, node), node)
         flat_from = None
         if relu:
             neurons(layer.name, layer.output_shape[1:])
@@ -276,7 +297,7 @@ def to_portable_nir(
     nodes = {"input": nir.Input({"input": _chw(model.input_shape[1:])})}
     edges, last = [], "input"
     shape = tuple(int(d) for d in _chw(model.input_shape[1:]))  # what arrives, channels first
-    spikes_in, prev_neurons = False, None
+    spikes_in = False
     for layer in chain(model):
         if isinstance(layer, (layers.Activation, *RESHAPE)):
             if isinstance(layer, RESHAPE) and not isinstance(layer, layers.Flatten):
@@ -288,49 +309,30 @@ def to_portable_nir(
                 )
             continue  # Flatten: the next Dense reads the map as it is
         relu = activation_kind(layer) == "relu"
-        weights = layer.get_weights()
-        bias = weights[1] if len(weights) > 1 else np.zeros(layer.output_shape[-1])
-        tau = synapse_for(synapse, layer.name) if spikes_in else None
+        # the readout has no neurons, so no synapse to pass its input through
+        tau = synapse_for(synapse, layer.name) if spikes_in and relu else None
         a = float(np.exp(-dt / tau)) if tau else 0.0
-        if not relu:  # the readout: no neurons, no synapse to pass through
-            a = 0.0
         w_scale = (spike * (1 - a) if spikes_in else 1.0) * (drive * gain if relu else 1.0)
         b_scale = drive * gain * (1 - a) if relu else 1.0
+        kernel, bias = _weights(layer)
+        weight, bias = w_scale * kernel, b_scale * (bias + offset * relu)
+        out_shape = _chw(layer.output_shape[1:])
         if isinstance(layer, layers.Conv2D):
-            if layer.dilation_rate != (1, 1) or getattr(layer, "groups", 1) != 1:
-                raise NIRExportError(f"layer {layer.name!r}: dilated or grouped convolution")
-            kernel = weights[0].transpose(3, 2, 0, 1)
-            stride, padding = tuple(layer.strides), _padding(layer)
+            node = _conv2d(weight, bias, shape[1:], layer.strides, _padding(layer))
         elif isinstance(layer, layers.Dense) and len(shape) == 3:
             # a Dense over a (C, H, W) map is a convolution with the map's size
             c, h, w = shape
-            kernel = weights[0].reshape(h, w, c, -1).transpose(3, 2, 0, 1)
-            stride, padding = (1, 1), 0
+            weight = weight.reshape(h, w, c, -1).transpose(3, 2, 0, 1)
+            node = _conv2d(weight, bias, shape[1:], (1, 1), 0)
+            out_shape = np.array([weight.shape[0], 1, 1])
         elif isinstance(layer, layers.Dense):
-            kernel, stride = weights[0].T, None
+            node = nir.Affine(weight=weight.T, bias=bias)
         else:
             raise NIRExportError(
                 f"layer {layer.name!r} ({type(layer).__name__}): NIR export handles Conv2D, "
                 "Dense, Flatten and ReLU layers"
             )
-        if stride is None:
-            node = nir.Affine(weight=w_scale * kernel, bias=b_scale * (bias + offset * relu))
-        else:
-            node = nir.Conv2d(
-                input_shape=tuple(shape[1:]),
-                weight=w_scale * kernel,
-                stride=stride,
-                padding=padding,
-                dilation=1,
-                groups=1,
-                bias=b_scale * (bias + offset * relu),
-            )
-        out_shape = _chw(layer.output_shape[1:])
-        if stride is not None and len(shape) == 3 and isinstance(layer, layers.Dense):
-            out_shape = np.array([kernel.shape[0], 1, 1])
-        name = layer.name
-        if name in ("input", "output"):  # they name the graph's boundary nodes
-            name = f"{name}.{type(node).__name__.lower()}"
+        name = _node_name(layer, node)
         nodes[name] = node
         edges.append((last, name))
         last = name
@@ -354,9 +356,9 @@ def to_portable_nir(
                 },
             )
             edges.append((last, f"{layer.name}.neurons"))
-            last, prev_neurons = f"{layer.name}.neurons", layer.name
+            last = f"{layer.name}.neurons"
         spikes_in = relu
-    if prev_neurons is None:
+    if not any(isinstance(node, nir.CubaLIF) for node in nodes.values()):
         raise NIRExportError("the model has no ReLU layer to export as neurons")
     nodes["output"] = nir.Output({"output": np.array(shape)})
     edges.append((last, "output"))
@@ -440,7 +442,7 @@ def export(run_dir: str | Path, out: str | Path, config=None, target: str = "por
         metadata={
             "producer": "nengo-mif",
             "run_dir": str(run_dir),
-            **({} if target == "portable" else {"dt": config.dt, "time": "continuous"}),
+            **({} if target == "portable" else {"dt": config.dt}),
             "trained_neuron": run.config.neuron,
             "input": "analog current (image pixels, constant over the presentation)",
         },
